@@ -1,0 +1,3 @@
+export * from './chorus-error';
+export * from './error-code';
+export * from './http-status';
