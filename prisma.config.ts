@@ -1,4 +1,4 @@
-import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaPg } from 'prisma-adapter-pg-cli';
 import { defineConfig } from 'prisma/config';
 
 export default defineConfig({

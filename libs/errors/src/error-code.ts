@@ -10,6 +10,7 @@ export enum ErrorCode {
   NotFound = 'NOT_FOUND',
   Conflict = 'CONFLICT',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  RangeNotSatisfiable = 'RANGE_NOT_SATISFIABLE',
   RateLimited = 'RATE_LIMITED',
   QueryTooComplex = 'QUERY_TOO_COMPLEX',
   Unavailable = 'UNAVAILABLE',

@@ -15,6 +15,8 @@ export function httpStatusFor(code: ErrorCode): number {
       return 409;
     case ErrorCode.PayloadTooLarge:
       return 413;
+    case ErrorCode.RangeNotSatisfiable:
+      return 416;
     case ErrorCode.RateLimited:
       return 429;
     case ErrorCode.QueryTooComplex:

@@ -1,0 +1,80 @@
+import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { GraphQLModule } from '@nestjs/graphql';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+
+import { Env } from '#libs/config';
+
+import { AdminBootstrap } from './auth/admin-bootstrap';
+import { ApiKeyService } from './auth/api-key.service';
+import { AuthGuard } from './auth/auth.guard';
+import { CoreModule } from './core/core.module';
+import { ENV } from './core/tokens';
+import { DatasetsController } from './datasets/datasets.controller';
+import { DatasetsResolver } from './datasets/datasets.resolver';
+import { DatasetsService } from './datasets/datasets.service';
+import { graphqlOptions } from './graphql/graphql.options';
+import { HealthController } from './health/health.controller';
+import { RestErrorFilter } from './http/error.filter';
+import { loggerOptions } from './http/logger.options';
+import { JobsResolver } from './jobs/jobs.resolver';
+import { JobsService } from './jobs/jobs.service';
+import { ProjectsResolver } from './projects/projects.resolver';
+import { ProjectsService } from './projects/projects.service';
+import { ApiKeyThrottlerGuard } from './rate-limit/api-key-throttler.guard';
+
+@Module({})
+export class AuthModule {
+  static forRoot(): DynamicModule {
+    return {
+      module: AuthModule,
+      global: true,
+      providers: [ApiKeyService],
+      exports: [ApiKeyService],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(env: Env): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LoggerModule.forRoot(loggerOptions(env)),
+        CoreModule.forRoot(env),
+        AuthModule.forRoot(),
+        ThrottlerModule.forRoot({
+          throttlers: [
+            {
+              name: 'api-key',
+              ttl: env.RATE_LIMIT_WINDOW_SECONDS * 1000,
+              limit: env.RATE_LIMIT_REQUESTS,
+            },
+          ],
+        }),
+        GraphQLModule.forRootAsync<ApolloDriverConfig>({
+          driver: ApolloDriver,
+          inject: [ENV, ApiKeyService],
+          useFactory: graphqlOptions,
+        }),
+      ],
+      controllers: [HealthController, DatasetsController],
+      providers: [
+        // Guards run in this order: who is calling, then how often.
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: ApiKeyThrottlerGuard },
+        { provide: APP_FILTER, useClass: RestErrorFilter },
+        AdminBootstrap,
+        DatasetsResolver,
+        DatasetsService,
+        JobsResolver,
+        JobsService,
+        ProjectsResolver,
+        ProjectsService,
+      ],
+    };
+  }
+}

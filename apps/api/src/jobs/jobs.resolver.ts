@@ -1,0 +1,74 @@
+import {
+  Args,
+  ID,
+  Mutation,
+  Query,
+  Resolver,
+  Subscription,
+} from '@nestjs/graphql';
+
+import { CurrentPrincipal, RequireScope } from '../auth/decorators';
+import { Principal } from '../auth/principal';
+import { PageArgs, pageComplexity } from '../common/pagination';
+import { JobEventBus } from '../core/job-event-bus';
+import { Job, JobEvent, JobPage } from './job.types';
+import { JobsService } from './jobs.service';
+
+@Resolver(() => Job)
+export class JobsResolver {
+  constructor(
+    private readonly service: JobsService,
+    private readonly events: JobEventBus,
+  ) {}
+
+  @Query(() => Job)
+  job(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.find(principal, id);
+  }
+
+  @Query(() => JobPage, { complexity: pageComplexity })
+  jobs(@CurrentPrincipal() principal: Principal, @Args() page: PageArgs) {
+    return this.service.list(principal, page);
+  }
+
+  @Mutation(() => Job, {
+    description:
+      "Queues a job that aborts this project's interrupted uploads now.",
+  })
+  @RequireScope('ADMIN')
+  sweepUploads(@CurrentPrincipal() principal: Principal) {
+    return this.service.submit({
+      projectId: principal.projectId,
+      kind: 'SWEEP_UPLOADS',
+      config: {},
+    });
+  }
+
+  @Subscription(() => JobEvent, {
+    description:
+      "Every state change and progress report of the project's jobs.",
+    resolve: (event: JobEvent) => event,
+  })
+  jobEvents(@CurrentPrincipal() principal: Principal) {
+    return this.events.events(principal.projectId);
+  }
+
+  @Subscription(() => JobEvent, {
+    description: 'State changes and progress of one job.',
+    resolve: (event: JobEvent) => event,
+  })
+  async jobProgress(
+    @CurrentPrincipal() principal: Principal,
+    @Args('jobId', { type: () => ID }) jobId: string,
+  ) {
+    await this.service.find(principal, jobId);
+
+    return this.events.events(
+      principal.projectId,
+      (event) => event.jobId === jobId,
+    );
+  }
+}

@@ -1,0 +1,102 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+
+import {
+  JobCapability,
+  JobKind,
+  Prisma,
+  PrismaClient,
+  sqlExecutor,
+} from '#libs/db';
+import { ChorusError } from '#libs/errors';
+import { publishJobEvent } from '#libs/jobs';
+import { JobQueue } from '#libs/queue';
+
+import { Principal } from '../auth/principal';
+import { parseId } from '../common/input';
+import { PageArgs, pageQuery, toPage } from '../common/pagination';
+import { PRISMA, QUEUE } from '../core/tokens';
+
+export interface SubmitJobOptions {
+  projectId: string;
+  kind: JobKind;
+  config: Prisma.InputJsonValue;
+  capability?: JobCapability;
+  priority?: number;
+}
+
+/** Records jobs and queues them in the same transaction. */
+@Injectable()
+export class JobsService {
+  private readonly logger = new Logger(JobsService.name);
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(QUEUE) private readonly queue: JobQueue,
+  ) {}
+
+  /**
+   * The Job row, its queue entry and its QUEUED event commit together or
+   * not at all: no job without a row, no row that no worker will ever see.
+   */
+  async submit(options: SubmitJobOptions) {
+    const capability = options.capability ?? 'CPU';
+    const job = await this.prisma.$transaction(async (tx) => {
+      const row = await tx.job.create({
+        data: {
+          projectId: options.projectId,
+          kind: options.kind,
+          config: options.config,
+          capability,
+          priority: options.priority ?? 0,
+        },
+      });
+      await this.queue.enqueue(
+        { jobId: row.id, projectId: row.projectId, kind: row.kind },
+        {
+          capability: capability === 'GPU' ? 'gpu' : 'cpu',
+          priority: row.priority,
+          tx: sqlExecutor(tx),
+        },
+      );
+      await publishJobEvent(tx, {
+        projectId: row.projectId,
+        jobId: row.id,
+        kind: row.kind,
+        status: row.status,
+        progress: 0,
+        message: 'queued',
+        at: new Date().toISOString(),
+      });
+
+      return row;
+    });
+    this.logger.log(
+      { projectId: job.projectId, jobId: job.id, kind: job.kind },
+      'Job queued',
+    );
+
+    return job;
+  }
+
+  async find(principal: Principal, id: string) {
+    parseId(id);
+    const job = await this.prisma.job.findFirst({
+      where: { id, projectId: principal.projectId },
+    });
+    if (!job) {
+      throw ChorusError.notFound('Job', id);
+    }
+
+    return job;
+  }
+
+  async list(principal: Principal, args: PageArgs) {
+    const query = pageQuery(args);
+    const rows = await this.prisma.job.findMany({
+      ...query,
+      where: { AND: [query.where, { projectId: principal.projectId }] },
+    });
+
+    return toPage(rows, args);
+  }
+}

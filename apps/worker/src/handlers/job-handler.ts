@@ -1,0 +1,25 @@
+import type { Job, JobKind } from '#libs/db';
+
+/** What a handler gets besides the Job row. */
+export interface JobContext {
+  job: Job;
+  /** The fencing token of this attempt; only it may write results. */
+  attempt: number;
+  /** Aborted when the job is cancelled or the worker shuts down. */
+  signal: AbortSignal;
+  /** Records progress (0 to 1) and tells subscribers. */
+  reportProgress(
+    progress: number,
+    message?: string,
+    metrics?: Record<string, number>,
+  ): Promise<void>;
+}
+
+/** What a handler returns when the job did what it should. */
+export type JobOutcome = { result?: Record<string, unknown> };
+
+/** One handler per job kind, thin, calling into libs. */
+export interface JobHandler {
+  readonly kind: JobKind;
+  run(context: JobContext): Promise<JobOutcome>;
+}

@@ -1,0 +1,190 @@
+import { hostname } from 'node:os';
+
+import type { Logger } from 'pino';
+
+import type { JobKind, JobStatus, Prisma, PrismaClient } from '#libs/db';
+import { ChorusError } from '#libs/errors';
+import { publishJobEvent } from '#libs/jobs';
+import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
+
+import type { JobHandler } from './handlers/job-handler';
+
+/** Options for {@link JobRunner}. */
+export interface JobRunnerOptions {
+  prisma: PrismaClient;
+  queue: JobQueue;
+  handlers: JobHandler[];
+  logger: Logger;
+  capabilities: Capability[];
+  concurrency: number;
+}
+
+/**
+ * Takes jobs from the queue and drives each Job row through its states.
+ * Every write of an attempt is fenced by its attempt number, so an attempt
+ * the queue has given up on (a zombie) cannot overwrite a newer one.
+ */
+export class JobRunner {
+  readonly workerId = `${hostname()}:${process.pid}`;
+  private readonly handlers: Map<JobKind, JobHandler>;
+  private readonly shutdown = new AbortController();
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.handlers = new Map(options.handlers.map((h) => [h.kind, h]));
+  }
+
+  async start(): Promise<void> {
+    for (const capability of this.options.capabilities) {
+      await this.options.queue.work(
+        { capability, concurrency: this.options.concurrency },
+        (job) => this.handle(job),
+      );
+    }
+  }
+
+  stop(): void {
+    this.shutdown.abort();
+  }
+
+  /** Runs one delivery; throws only for faults the queue should retry. */
+  async handle(delivery: ReceivedJob): Promise<void> {
+    const { logger } = this.options;
+    const { jobId } = delivery.message;
+    const log = logger.child({ jobId, projectId: delivery.message.projectId });
+    const claimed = await this.claim(jobId);
+    if (!claimed) {
+      log.info('Job skipped: it was cancelled, finished or removed');
+
+      return;
+    }
+    const { job, attempt } = claimed;
+    log.info({ attempt, kind: job.kind }, 'Job started');
+    const handler = this.handlers.get(job.kind);
+    try {
+      if (!handler) {
+        throw ChorusError.badInput(
+          'kind',
+          `No handler for jobs of kind ${job.kind} on this worker.`,
+        );
+      }
+      const outcome = await handler.run({
+        job,
+        attempt,
+        signal: AbortSignal.any([this.shutdown.signal, delivery.signal]),
+        reportProgress: (progress, message, metrics) =>
+          this.progress(job.id, attempt, progress, message, metrics),
+      });
+      await this.finish(job.id, attempt, 'SUCCEEDED', {
+        result: (outcome.result ?? {}) as Prisma.InputJsonValue,
+      });
+      log.info({ attempt }, 'Job succeeded');
+    } catch (error) {
+      // A ChorusError is the job's own fault (bad config, bad data): retrying
+      // cannot help, so the job fails now. Anything else may be transient.
+      const final =
+        error instanceof ChorusError ||
+        delivery.retryCount >= delivery.retryLimit;
+      const detail = {
+        code: error instanceof ChorusError ? error.code : 'WORKER_ERROR',
+        message: (error as Error).message,
+        attempt,
+      };
+      await this.finish(job.id, attempt, final ? 'FAILED' : 'QUEUED', {
+        error: detail,
+      });
+      log.warn({ attempt, final, error: detail.message }, 'Job attempt failed');
+      if (!final) {
+        throw error;
+      }
+    }
+  }
+
+  /** Marks the job RUNNING under a new attempt number, or returns undefined. */
+  private async claim(jobId: string) {
+    const { prisma } = this.options;
+
+    return prisma.$transaction(async (tx) => {
+      const rows = await tx.$queryRaw<{ attempt: number }[]>`
+        UPDATE "Job"
+        SET status = 'RUNNING', attempts = attempts + 1,
+            attempt = attempt + 1, "workerId" = ${this.workerId},
+            "startedAt" = now(), error = NULL
+        WHERE id = ${jobId}::uuid AND status IN ('QUEUED', 'RUNNING')
+        RETURNING attempt`;
+      if (rows.length === 0) {
+        return undefined;
+      }
+      const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+      await publishJobEvent(tx, {
+        projectId: job.projectId,
+        jobId,
+        kind: job.kind,
+        status: 'RUNNING',
+        progress: job.progress,
+        message: `attempt ${rows[0].attempt} started on ${this.workerId}`,
+        at: new Date().toISOString(),
+      });
+
+      return { job, attempt: rows[0].attempt };
+    });
+  }
+
+  private async progress(
+    jobId: string,
+    attempt: number,
+    progress: number,
+    message?: string,
+    metrics?: Record<string, number>,
+  ) {
+    await this.options.prisma.$transaction(async (tx) => {
+      const job = await tx.job.update({
+        where: { id: jobId, attempt, status: 'RUNNING' },
+        data: { progress: Math.min(1, Math.max(0, progress)) },
+      });
+      await publishJobEvent(tx, {
+        projectId: job.projectId,
+        jobId,
+        kind: job.kind,
+        status: job.status,
+        progress: job.progress,
+        message,
+        metrics,
+        at: new Date().toISOString(),
+      });
+    });
+  }
+
+  /** Writes the end of an attempt unless a newer attempt has taken over. */
+  private async finish(
+    jobId: string,
+    attempt: number,
+    status: JobStatus,
+    data: { result?: Prisma.InputJsonValue; error?: Prisma.InputJsonValue },
+  ) {
+    await this.options.prisma.$transaction(async (tx) => {
+      const done = status !== 'QUEUED';
+      const updated = await tx.job.updateMany({
+        where: { id: jobId, attempt, status: 'RUNNING' },
+        data: {
+          status,
+          ...data,
+          progress: status === 'SUCCEEDED' ? 1 : undefined,
+          finishedAt: done ? new Date() : null,
+        },
+      });
+      if (updated.count === 0) {
+        return;
+      }
+      const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+      await publishJobEvent(tx, {
+        projectId: job.projectId,
+        jobId,
+        kind: job.kind,
+        status,
+        progress: job.progress,
+        message: done ? status.toLowerCase() : 'retrying',
+        at: new Date().toISOString(),
+      });
+    });
+  }
+}

@@ -1,0 +1,80 @@
+import { rm } from 'node:fs/promises';
+import { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+/** Options for {@link startEmbeddedS3}. */
+export interface EmbeddedS3Options {
+  /** Folder that holds buckets and objects; reused on the next start. */
+  directory: string;
+  /** TCP port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+}
+
+export interface EmbeddedS3Handle {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  /** Where in-progress multipart uploads of a bucket are kept on disk. */
+  uploadsDir(bucket: string): string;
+  stop(): Promise<void>;
+}
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+}
+
+/**
+ * Starts s3rver, a real S3 HTTP server on a folder. s3rver lacks
+ * AbortMultipartUpload; a small middleware supplies it so that interrupted
+ * uploads can be swept exactly as on MinIO or AWS.
+ */
+export async function startEmbeddedS3(
+  options: EmbeddedS3Options,
+): Promise<EmbeddedS3Handle> {
+  const { default: S3rver } = await import('s3rver');
+  const directory = path.resolve(options.directory);
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: options.port,
+    directory,
+    silent: true,
+    allowMismatchedSignatures: false,
+  });
+  const uploadsDir = (bucket: string) =>
+    server.store.getResourcePath(bucket, undefined, 'uploads') as string;
+  server.middleware.unshift(
+    async (ctx: KoaContext, next: () => Promise<void>) => {
+      const uploadId = ctx.query.uploadId;
+      if (ctx.method !== 'DELETE' || !uploadId) {
+        return next();
+      }
+      const bucket = decodeURIComponent(ctx.path.split('/')[1] ?? '');
+      if (!/^[a-f0-9]+$/.test(uploadId)) {
+        ctx.status = 404;
+        ctx.type = 'application/xml';
+        ctx.body = '<Error><Code>NoSuchUpload</Code></Error>';
+
+        return;
+      }
+      await rm(path.join(uploadsDir(bucket), uploadId), {
+        recursive: true,
+        force: true,
+      });
+      ctx.status = 204;
+    },
+  );
+  const address = (await server.run()) as AddressInfo;
+
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    accessKey: 'S3RVER',
+    secretKey: 'S3RVER',
+    uploadsDir,
+    stop: () => server.close(),
+  };
+}

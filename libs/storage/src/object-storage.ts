@@ -1,0 +1,257 @@
+import { Readable } from 'node:stream';
+
+import { Client } from 'minio';
+
+import { ChorusError } from '#libs/errors';
+
+/** Options for {@link ObjectStorage}. */
+export interface ObjectStorageOptions {
+  /** http(s):// URL of MinIO or any S3 API. */
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  /** Region to sign for; set so presigning makes no network look-up. */
+  region: string;
+  /** The bucket every Chorus object lives in. */
+  bucket: string;
+  /** Longest expiry a presigned URL may have, in seconds. */
+  presignMaxSeconds: number;
+}
+
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+  contentType?: string;
+}
+
+export interface PartEtag {
+  part: number;
+  etag: string;
+}
+
+/**
+ * The one adapter over object storage. Keys are relative to the Chorus
+ * bucket; nothing else in Chorus talks to the minio client.
+ */
+export class ObjectStorage {
+  readonly bucket: string;
+  private readonly client: Client;
+  private readonly presignMaxSeconds: number;
+
+  constructor(options: ObjectStorageOptions) {
+    const url = new URL(options.endpoint);
+    this.client = new Client({
+      endPoint: url.hostname,
+      port: url.port ? Number(url.port) : undefined,
+      useSSL: url.protocol === 'https:',
+      accessKey: options.accessKey,
+      secretKey: options.secretKey,
+      region: options.region,
+      pathStyle: true,
+    });
+    this.bucket = options.bucket;
+    this.presignMaxSeconds = options.presignMaxSeconds;
+  }
+
+  /** Creates the bucket when it does not exist yet. */
+  async ensureBucket(): Promise<void> {
+    if (!(await this.client.bucketExists(this.bucket))) {
+      await this.client.makeBucket(this.bucket);
+    }
+  }
+
+  /** Resolves when the storage answers; used by the readiness check. */
+  async ping(): Promise<void> {
+    await this.client.bucketExists(this.bucket);
+  }
+
+  /** Stores an object of known size in one request. */
+  async put(
+    key: string,
+    body: Readable | Buffer,
+    size: number,
+    contentType = 'application/octet-stream',
+  ): Promise<void> {
+    await this.client.putObject(this.bucket, key, body, size, {
+      'Content-Type': contentType,
+    });
+  }
+
+  /** Streams an object, or the byte range [start, end] of it. */
+  async get(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<Readable> {
+    if (!range) {
+      return this.client.getObject(this.bucket, key);
+    }
+
+    return this.client.getPartialObject(
+      this.bucket,
+      key,
+      range.start,
+      range.end - range.start + 1,
+    );
+  }
+
+  /** Size and etag of an object, or undefined when it does not exist. */
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const info = await this.client.statObject(this.bucket, key);
+
+      return {
+        size: info.size,
+        etag: info.etag,
+        contentType: info.metaData?.['content-type'] as string | undefined,
+      };
+    } catch (error) {
+      if (isNotFound(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.client.removeObject(this.bucket, key);
+  }
+
+  /** Removes every object whose key starts with the prefix. */
+  async removePrefix(prefix: string): Promise<number> {
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(
+      this.bucket,
+      prefix,
+      true,
+    )) {
+      if (item.name) {
+        keys.push(item.name);
+      }
+    }
+    for (let i = 0; i < keys.length; i += 500) {
+      await this.client.removeObjects(this.bucket, keys.slice(i, i + 500));
+    }
+
+    return keys.length;
+  }
+
+  /** Keys under a prefix, in key order. */
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(
+      this.bucket,
+      prefix,
+      true,
+    )) {
+      if (item.name) {
+        keys.push(item.name);
+      }
+    }
+
+    return keys;
+  }
+
+  async presignGet(key: string, expirySeconds: number): Promise<string> {
+    return this.client.presignedGetObject(
+      this.bucket,
+      key,
+      this.expiry(expirySeconds),
+    );
+  }
+
+  async presignPut(key: string, expirySeconds: number): Promise<string> {
+    return this.client.presignedPutObject(
+      this.bucket,
+      key,
+      this.expiry(expirySeconds),
+    );
+  }
+
+  /** Starts a multipart upload; the caller records the id before any part. */
+  async createMultipart(key: string, contentType?: string): Promise<string> {
+    return this.client.initiateNewMultipartUpload(this.bucket, key, {
+      'Content-Type': contentType ?? 'application/octet-stream',
+    });
+  }
+
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    part: number,
+    body: Buffer,
+  ): Promise<PartEtag> {
+    const result = await this.client.uploadPart(
+      {
+        bucketName: this.bucket,
+        objectName: key,
+        uploadID: uploadId,
+        partNumber: part,
+        headers: { 'Content-Length': body.length },
+      },
+      body,
+    );
+
+    return { part, etag: result.etag };
+  }
+
+  /** A URL a client can PUT one part to directly. */
+  async presignPart(
+    key: string,
+    uploadId: string,
+    part: number,
+    expirySeconds: number,
+  ): Promise<string> {
+    return this.client.presignedUrl(
+      'PUT',
+      this.bucket,
+      key,
+      this.expiry(expirySeconds),
+      { partNumber: String(part), uploadId },
+    );
+  }
+
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: PartEtag[],
+  ): Promise<void> {
+    await this.client.completeMultipartUpload(
+      this.bucket,
+      key,
+      uploadId,
+      parts,
+    );
+  }
+
+  /** Aborts a multipart upload; one that is already gone counts as done. */
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.abortMultipartUpload(this.bucket, key, uploadId);
+    } catch (error) {
+      if (!isNotFound(error)) {
+        throw error;
+      }
+    }
+  }
+
+  private expiry(requested: number): number {
+    if (
+      !Number.isInteger(requested) ||
+      requested < 1 ||
+      requested > this.presignMaxSeconds
+    ) {
+      throw ChorusError.badInput(
+        'expiresInSeconds',
+        `expiresInSeconds must be a whole number from 1 to ${this.presignMaxSeconds}.`,
+      );
+    }
+
+    return requested;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+
+  return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchUpload';
+}

@@ -1,0 +1,2 @@
+export * from './sweep';
+export * from './upload-tracker';

@@ -1,0 +1,90 @@
+import { inject } from 'vitest';
+
+export const apiUrl = () => inject('apiUrl');
+export const adminKey = () => inject('adminKey');
+
+export interface GraphqlResult<T = Record<string, unknown>> {
+  status: number;
+  data?: T | null;
+  errors?: {
+    message: string;
+    path?: string[];
+    extensions?: { code?: string; field?: string; [key: string]: unknown };
+  }[];
+}
+
+/** POSTs one GraphQL operation, as a frontend would. */
+export async function gql<T = Record<string, unknown>>(
+  key: string | undefined,
+  query: string,
+  variables?: Record<string, unknown>,
+  base = apiUrl(),
+): Promise<GraphqlResult<T>> {
+  const response = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+    },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as GraphqlResult<T>;
+
+  return { ...body, status: response.status };
+}
+
+/** The extensions.code of the first error, or undefined. */
+export const codeOf = (result: GraphqlResult) =>
+  result.errors?.[0]?.extensions?.code;
+
+let counter = 0;
+
+/** A new project with its ADMIN key, made by the platform admin. */
+export async function newProject(name = `project-${++counter}`) {
+  const result = await gql<{
+    createProject: { project: { id: string }; adminKey: { key: string } };
+  }>(
+    adminKey(),
+    `mutation($name: String!) {
+      createProject(input: { name: $name }) {
+        project { id }
+        adminKey { key }
+      }
+    }`,
+    { name: `${name}-${Date.now()}` },
+  );
+  if (!result.data) {
+    throw new Error(`createProject failed: ${JSON.stringify(result.errors)}`);
+  }
+
+  return {
+    id: result.data.createProject.project.id,
+    key: result.data.createProject.adminKey.key,
+  };
+}
+
+/** Uploads bytes through REST; returns the response status and JSON body. */
+export async function uploadDataset(
+  key: string,
+  name: string,
+  body: Buffer | ReadableStream<Uint8Array>,
+  query: Record<string, string> = {},
+) {
+  const params = new URLSearchParams({ name, ...query });
+  const response = await fetch(`${apiUrl()}/v1/datasets?${params}`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${key}`,
+      'Content-Type': 'application/octet-stream',
+    },
+    body,
+    duplex: 'half',
+  } as RequestInit);
+
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown> & {
+      error?: { code: string; message: string; field?: string };
+    },
+  };
+}
