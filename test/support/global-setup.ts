@@ -52,7 +52,7 @@ export default async function setup(project: TestProject) {
       CORS_ORIGINS: 'https://app.example.test',
       GRAPHQL_MAX_DEPTH: '4',
       GRAPHQL_MAX_COST: '400',
-      RATE_LIMIT_REQUESTS: '250',
+      RATE_LIMIT_REQUESTS: '100',
       RATE_LIMIT_WINDOW_SECONDS: '60',
       UPLOAD_MAX_BYTES: String(40 * 1024 * 1024),
       UPLOAD_PART_BYTES: String(5 * 1024 * 1024),

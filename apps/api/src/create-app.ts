@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+
 import { NestFactory } from '@nestjs/core';
 import {
   FastifyAdapter,
   NestFastifyApplication,
 } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 
 import { Env } from '#libs/config';
@@ -19,14 +23,9 @@ export async function createApiApp(env: Env): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: JSON_BODY_LIMIT,
     requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
   });
-  // Every content type other than JSON reaches handlers as the unread
-  // request stream, so uploads are streamed and never buffered.
-  adapter
-    .getInstance()
-    .addContentTypeParser('*', (_request, payload, done) =>
-      done(null, payload),
-    );
+  installStreamingBodies(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(env),
     adapter,
@@ -63,6 +62,36 @@ export async function createApiApp(env: Env): Promise<NestFastifyApplication> {
   });
 
   return app;
+}
+
+/**
+ * Every content type other than JSON reaches handlers as the unread request
+ * stream, so uploads are streamed and never buffered. A response sent before
+ * such a body was read (a 401, a 400, a 413) closes the connection, so the
+ * unread bytes cannot be taken for the next request on it.
+ */
+function installStreamingBodies(fastify: FastifyInstance) {
+  const unread = (request: FastifyRequest) =>
+    request.body instanceof Readable && !request.body.readableEnded;
+  fastify.addContentTypeParser('*', (_request, payload, done) =>
+    done(null, payload),
+  );
+  fastify.addHook('onSend', async (request, reply) => {
+    if (unread(request)) {
+      reply.header('Connection', 'close');
+    }
+  });
+  fastify.addHook('onResponse', async (request) => {
+    if (unread(request)) {
+      (request.body as Readable).destroy();
+    }
+  });
+  // The request id (X-Request-Id or generated) goes back to the client and
+  // into every log line of the request.
+  fastify.addHook('onRequest', async (request, reply) => {
+    request.raw.headers['x-request-id'] = request.id;
+    reply.header('X-Request-Id', request.id);
+  });
 }
 
 /** CORS_ORIGINS: "*" for any, a comma-separated list, or empty for none. */

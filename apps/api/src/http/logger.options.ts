@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 
 import type { Params } from 'nestjs-pino';
@@ -13,16 +12,10 @@ export function loggerOptions(env: Env): Params {
   return {
     pinoHttp: {
       level: env.LOG_LEVEL,
-      genReqId: (request: IncomingMessage, response) => {
-        const given = request.headers['x-request-id'];
-        const id =
-          typeof given === 'string' && /^[\w-]{1,128}$/.test(given)
-            ? given
-            : randomUUID();
-        response.setHeader('X-Request-Id', id);
-
-        return id;
-      },
+      // Fastify has already taken X-Request-Id (or made one) and put it
+      // back on the raw request.
+      genReqId: (request: IncomingMessage) =>
+        String(request.headers['x-request-id']),
       redact: {
         paths: [
           'req.headers.authorization',

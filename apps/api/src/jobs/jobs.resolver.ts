@@ -12,7 +12,11 @@ import { Principal } from '../auth/principal';
 import { PageArgs, pageComplexity } from '../common/pagination';
 import { JobEventBus } from '../core/job-event-bus';
 import { Job, JobEvent, JobPage } from './job.types';
+import type { JobEvent as BusEvent } from '#libs/jobs';
 import { JobsService } from './jobs.service';
+
+/** Events travel as JSON; the GraphQL type wants a Date. */
+const toJobEvent = (event: BusEvent) => ({ ...event, at: new Date(event.at) });
 
 @Resolver(() => Job)
 export class JobsResolver {
@@ -50,7 +54,7 @@ export class JobsResolver {
   @Subscription(() => JobEvent, {
     description:
       "Every state change and progress report of the project's jobs.",
-    resolve: (event: JobEvent) => event,
+    resolve: toJobEvent,
   })
   jobEvents(@CurrentPrincipal() principal: Principal) {
     return this.events.events(principal.projectId);
@@ -58,7 +62,7 @@ export class JobsResolver {
 
   @Subscription(() => JobEvent, {
     description: 'State changes and progress of one job.',
-    resolve: (event: JobEvent) => event,
+    resolve: toJobEvent,
   })
   async jobProgress(
     @CurrentPrincipal() principal: Principal,
