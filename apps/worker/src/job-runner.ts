@@ -29,6 +29,10 @@ export class JobRunner {
   private readonly handlers: Map<JobKind, JobHandler>;
   private readonly shutdown = new AbortController();
 
+  get capabilities(): Capability[] {
+    return this.options.capabilities;
+  }
+
   constructor(private readonly options: JobRunnerOptions) {
     this.handlers = new Map(options.handlers.map((h) => [h.kind, h]));
   }

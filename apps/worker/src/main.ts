@@ -1,91 +1,24 @@
 import 'reflect-metadata';
 
-import pino from 'pino';
+import { NestFactory } from '@nestjs/core';
 
-import { ConfigError, loadEnv, requireEnv } from '#libs/config';
-import { createPrismaClient } from '#libs/db';
-import { JobQueue } from '#libs/queue';
-import { ObjectStorage } from '#libs/storage';
-import { sweepStaleUploads } from '#libs/uploads';
+import { ConfigError, loadEnv } from '#libs/config';
 
-import { SweepUploadsHandler } from './handlers/sweep-uploads.handler';
-import { JobRunner } from './job-runner';
+import { WorkerModule } from './worker.module';
 
 /**
- * The worker process: takes jobs from the shared queue and, on a timer,
- * sweeps uploads whose writer died. Any number of workers may run.
+ * The worker process: takes jobs from the shared queue and sweeps uploads
+ * whose writer died. Any number of workers may run, on any machines.
  */
 async function main() {
   const env = loadEnv();
-  const logger = pino({
-    level: env.LOG_LEVEL,
-    base: { service: 'worker', pid: process.pid },
-  });
-  const databaseUrl = requireEnv(env, 'DATABASE_URL');
-  const prisma = createPrismaClient({ databaseUrl, poolSize: 5 });
-  const storage = new ObjectStorage({
-    endpoint: requireEnv(env, 'S3_ENDPOINT'),
-    accessKey: requireEnv(env, 'S3_ACCESS_KEY'),
-    secretKey: requireEnv(env, 'S3_SECRET_KEY'),
-    region: env.S3_REGION,
-    bucket: env.S3_BUCKET,
-    presignMaxSeconds: env.PRESIGN_MAX_SECONDS,
-  });
-  await storage.ensureBucket();
-  const queue = await JobQueue.start({ databaseUrl });
-  const capability = env.WORKER_CAPABILITY ?? 'cpu';
-  const runner = new JobRunner({
-    prisma,
-    queue,
-    logger,
-    concurrency: env.WORKER_CONCURRENCY,
-    capabilities: capability === 'gpu' ? ['gpu', 'cpu'] : ['cpu'],
-    handlers: [new SweepUploadsHandler({ env, prisma, storage })],
-  });
-  await runner.start();
-  logger.info(
-    {
-      workerId: runner.workerId,
-      capability,
-      concurrency: env.WORKER_CONCURRENCY,
-    },
-    'Worker started',
+  const app = await NestFactory.createApplicationContext(
+    WorkerModule.forRoot(env),
+    { logger: ['error', 'warn'] },
   );
-
-  const sweep = async () => {
-    try {
-      const result = await sweepStaleUploads({
-        prisma,
-        storage,
-        staleSeconds: env.UPLOAD_STALE_SECONDS,
-      });
-      if (result && result.aborted > 0) {
-        logger.info(result, 'Swept interrupted uploads');
-      }
-    } catch (error) {
-      logger.warn({ error: (error as Error).message }, 'Upload sweep failed');
-    }
-  };
-  await sweep();
-  const timer = setInterval(sweep, env.SWEEP_INTERVAL_SECONDS * 1000);
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    logger.info({ signal }, 'Worker stopping');
-    clearInterval(timer);
-    runner.stop();
-    await queue.stop();
-    await prisma.$disconnect();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  app.enableShutdownHooks();
   // Started by `npm start`: exit with the launcher, even if it was killed.
-  process.on('disconnect', () => void stop('launcher gone'));
+  process.on('disconnect', () => void app.close().then(() => process.exit(0)));
 }
 
 main().catch((error) => {
