@@ -1,1 +1,24 @@
 export * from './contract';
+export { detectFormat, sniffDelimited } from './detect';
+export {
+  inferDataset,
+  type InferenceResult,
+  type InferOptions,
+  type SampleValue,
+} from './infer';
+export {
+  bufferInput,
+  type Cell,
+  type DatasetFormat,
+  type DatasetInput,
+  type ImageCell,
+} from './input';
+export { openTable } from './open-table';
+export * from './problems';
+export {
+  DEFAULT_LIMITS,
+  type ReadLimits,
+  type ReadSettings,
+  type RowBatch,
+  type Table,
+} from './table';
