@@ -39,7 +39,12 @@ export async function listArchive(
     zip = await yauzl.fromRandomAccessReaderPromise(
       new RangeReader(input),
       input.size,
-      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true },
+      {
+        autoClose: false,
+        lazyEntries: true,
+        decodeStrings: false,
+        validateEntrySizes: true,
+      },
     );
   } catch (error) {
     throw archiveError(error);
