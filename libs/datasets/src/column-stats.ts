@@ -48,9 +48,14 @@ export class ColumnAccumulator {
   private readonly otherExamples: ProblemExample[] = [];
   private readonly missingRows: number[] = [];
 
+  /**
+   * @param categorical the reader knows the column is a class label (the
+   *   folders of an image archive): categorical unless it overflows.
+   */
   constructor(
     readonly name: string,
     private readonly options: ColumnStatsOptions,
+    private readonly categorical = false,
   ) {}
 
   push(cell: Cell, row: number): void {
@@ -212,7 +217,15 @@ export class ColumnAccumulator {
       return this.integers === this.numbers ? 'integer' : 'numeric';
     }
     const size = this.distinct?.size;
-    if (size !== undefined && (size <= 2 || size * 2 <= this.count)) {
+    // Categorical when values repeat: at least twice on average, or (for
+    // small data) some repeat and there are few of them.
+    const repeats =
+      size !== undefined &&
+      (this.categorical ||
+        size <= 2 ||
+        size * 2 <= this.count ||
+        (size < this.count && size <= 20));
+    if (repeats) {
       return 'categorical';
     }
 

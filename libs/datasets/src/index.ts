@@ -22,3 +22,31 @@ export {
   type RowBatch,
   type Table,
 } from './table';
+export {
+  readShard,
+  readShardDirectory,
+  SHARD_VERSION,
+  shardChecksum,
+  type ShardColumnEntry,
+  type ShardDirectory,
+  verifyShard,
+} from './shard-format';
+export {
+  type Shard,
+  ShardBuilder,
+  type ShardInfo,
+  type ShardManifest,
+  type ShardManifestColumn,
+  writeShards,
+  type WriteShardsOptions,
+} from './shard-writer';
+export {
+  packSplitCodes,
+  selectSplit,
+  SPLIT_CODES,
+  SplitAssigner,
+  type SplitName,
+  type SplitSpec,
+  unpackSplitCodes,
+  validateSplitSpec,
+} from './split';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { inferDataset } from './infer';
 import { bufferInput, type DatasetInput } from './input';
-import { seededRandom } from './testing/random';
+import { seededRandom } from './random';
 
 function csv(text: string, fileName = 'data.csv') {
   return inferDataset(bufferInput(Buffer.from(text), fileName));

@@ -65,7 +65,12 @@ export async function inferDataset(
     });
     settings = table.settings;
     accumulators = table.columns.map(
-      (name) => new ColumnAccumulator(name, statsOptions),
+      (name) =>
+        new ColumnAccumulator(
+          name,
+          statsOptions,
+          settings.format === 'images' && name === 'label',
+        ),
     );
     let nextProgress = 10_000;
     for await (const batch of table.batches) {

@@ -2,7 +2,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import yazl from 'yazl';
 
-import { seededRandom } from './random';
+import { seededRandom } from '../random';
 
 /** A PNG whose pixel (x, y) is `color(x, y)` as [r, g, b]. */
 export function pngBytes(
