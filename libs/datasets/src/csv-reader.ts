@@ -113,7 +113,18 @@ async function* batchesOf(
         });
         continue;
       }
-      batch.rows.push(record.map(toCell));
+      // Cells replace the strings in place: no second array per row.
+      const cells = record as Cell[];
+      for (let i = 0; i < width; i++) {
+        const value = record[i];
+        if (
+          value.length === 0 ||
+          (value.charCodeAt(0) <= 32 && value.trim() === '')
+        ) {
+          cells[i] = null;
+        }
+      }
+      batch.rows.push(cells);
       batch.rowNumbers.push(row);
     }
 
@@ -129,10 +140,6 @@ async function* batchesOf(
       'The file has a header but no rows; add at least one row of data.',
     );
   }
-}
-
-function toCell(value: string): Cell {
-  return value.length === 0 || value.trim().length === 0 ? null : value;
 }
 
 /** Yields the records parsed from each chunk, header included. */

@@ -5,9 +5,10 @@ import { bufferInput } from './input';
 import { readShard, readShardDirectory, verifyShard } from './shard-format';
 import { type Shard, writeShards } from './shard-writer';
 import { pngBytes, zipOf } from './testing/fixtures';
+import { parquetBytes } from './testing/parquet-writer';
 
-async function ingest(bytes: Buffer, rowsPerShard: number) {
-  const input = bufferInput(bytes, 'data.csv');
+async function ingest(bytes: Buffer, rowsPerShard: number, name = 'data.csv') {
+  const input = bufferInput(bytes, name);
   const inference = await inferDataset(input);
   const shards: Shard[] = [];
   const manifest = await writeShards(input, {
@@ -121,5 +122,37 @@ describe('shards', () => {
       ...[0, 0, 0, 100, 0, 0, 0, 0, 0, 100, 0, 0],
       ...[0, 0, 9, 0, 0, 9, 0, 0, 9, 0, 0, 9],
     ]);
+  });
+
+  it('read back JSON Lines values', async () => {
+    const text =
+      '{"x": 0.5, "ok": true, "tag": "a"}\n' +
+      '{"x": -2, "ok": false, "tag": "b"}\n' +
+      '{"x": null, "ok": null, "tag": "a"}\n';
+    const { shards } = await ingest(Buffer.from(text), 10, 'data.jsonl');
+    const batch = readShard(shards[0].bytes);
+
+    expect(Array.from(batch.columns.x)).toEqual([0.5, -2, NaN]);
+    expect(Array.from(batch.columns.ok)).toEqual([1, 0, NaN]);
+    expect(Array.from(batch.columns.tag)).toEqual([0, 1, 0]);
+  });
+
+  it('read back Parquet values', async () => {
+    const file = parquetBytes(
+      [
+        { name: 'x', type: 'double', values: [1.5, null, -4] },
+        { name: 'n', type: 'int64', values: [7, 8, 9] },
+        { name: 'tag', type: 'string', values: ['u', 'v', 'u'] },
+      ],
+      2,
+    );
+    const { manifest, shards } = await ingest(file, 2, 'data.parquet');
+    const column = (name: string) =>
+      shards.flatMap((s) => Array.from(readShard(s.bytes).columns[name]));
+
+    expect(manifest.rowCount).toBe(3);
+    expect(column('x')).toEqual([1.5, NaN, -4]);
+    expect(column('n')).toEqual([7, 8, 9]);
+    expect(column('tag')).toEqual([0, 1, 0]);
   });
 });

@@ -72,6 +72,8 @@ export interface WriteShardsOptions {
   rowsPerShard?: number;
   /** Assigns every row to train, validation or test while writing. */
   split?: SplitSpec;
+  /** Called after each shard with the number of rows written so far. */
+  onProgress?: (rows: number) => void;
   limits?: Partial<ReadLimits>;
 }
 
@@ -132,6 +134,7 @@ export async function writeShards(
     manifest.shards.push(info);
     builder.reset();
     await options.onShard({ info, bytes });
+    options.onProgress?.(manifest.rowCount);
   };
   for await (const batch of table.batches) {
     for (const row of batch.rows) {
