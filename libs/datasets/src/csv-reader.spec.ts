@@ -71,4 +71,25 @@ describe('readDelimited', () => {
     expect(error.row).toBe(3);
     expect(error.line).toBe(4);
   });
+
+  it('keeps rows and characters whole across 64 KiB chunks', async () => {
+    const lines = ['id,word'];
+    for (let i = 1; i <= 5000; i++) {
+      lines.push(i === 4000 ? `${i},"é\nè",extra` : `${i},"café\nthé"`);
+    }
+    const report = new ReportBuilder();
+    const table = await readDelimited(
+      bufferInput(Buffer.from(lines.join('\n'))),
+      { format: 'csv' },
+      { limits: DEFAULT_LIMITS, report },
+    );
+    const rows = await rowsOf(table);
+
+    expect(rows).toHaveLength(4999);
+    expect(rows.every((r) => r[1] === 'café\nthé')).toBe(true);
+    expect(report.build().problems[0]).toMatchObject({
+      code: 'RAGGED_ROW',
+      row: 4000,
+    });
+  });
 });
