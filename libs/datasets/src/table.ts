@@ -69,6 +69,12 @@ export interface ReaderOptions {
   limits: ReadLimits;
   /** Where non-fatal problems go; absent in passes that only re-read. */
   report?: ReportBuilder;
+  /**
+   * CSV/TSV: split lines without quotes directly, handing the file to
+   * csv-parse from its first quote on. Default true; false reads every
+   * line with csv-parse.
+   */
+  fastUnquoted?: boolean;
 }
 
 /** Gives every column a usable, unique name, reporting what it changed. */

@@ -1,0 +1,261 @@
+import { parse, type Parser } from 'csv-parse';
+
+import { DatasetError, DatasetProblemCode } from './problems';
+import { Utf8Checker } from './utf8';
+
+export interface RecordOptions {
+  delimiter: string;
+  hasHeader: boolean;
+  maxRecordBytes: number;
+  /**
+   * Split lines without quotes directly instead of through csv-parse. From
+   * the first line holding a quote character on, csv-parse reads the rest of
+   * the file. Both give the same records; see the spec.
+   */
+  fastUnquoted: boolean;
+}
+
+interface CsvParseError extends Error {
+  code: string;
+  lines?: number;
+  records?: number;
+}
+
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Turns UTF-8-checked chunks into records (arrays of field strings, the
+ * header included), keeping count of records and lines so that every
+ * error names its row and line.
+ */
+export async function* delimitedRecords(
+  chunks: AsyncIterable<Buffer>,
+  options: RecordOptions,
+): AsyncGenerator<string[][]> {
+  const { delimiter, hasHeader, maxRecordBytes } = options;
+  const checker = new Utf8Checker();
+  const headerRows = hasHeader ? 1 : 0;
+  let fast = options.fastUnquoted;
+  let records = 0;
+  let lines = 0;
+  let carry: Buffer | undefined;
+  let started = false;
+  let parser: Parser | undefined;
+  let linesBase = 0;
+  let recordsBase = 0;
+  let lastByte = LF;
+
+  const nextRow = () => Math.max(records + 1 - headerRows, 0);
+  const tooLarge = () =>
+    recordError(DatasetProblemCode.RecordTooLarge, nextRow(), lines + 1);
+  const split = (text: string, out: string[][]) => {
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      let line = text.slice(start, end);
+      start = end + 1;
+      lines += 1;
+      if (line.length > 0 && line.charCodeAt(line.length - 1) === CR) {
+        line = line.slice(0, -1);
+      }
+      if (line.length === 0) continue;
+      if (line.length > maxRecordBytes) throw tooLarge();
+      out.push(line.split(delimiter));
+      records += 1;
+    }
+  };
+  const drain = (out: string[][]) => {
+    let record: string[] | null;
+    while ((record = parser!.read() as string[] | null) !== null) {
+      out.push(record);
+      records += 1;
+    }
+    if (parser!.errored) {
+      throw csvError(parser!.errored as CsvParseError, {
+        records,
+        recordsBase,
+        linesBase,
+        headerRows,
+      });
+    }
+  };
+  const startParser = () => {
+    parser = parse({
+      bom: true,
+      delimiter,
+      max_record_size: maxRecordBytes,
+      relax_column_count: true,
+      skip_empty_lines: true,
+    });
+    parser.on('error', () => {
+      // Read through `parser.errored`, where the row is known.
+    });
+    linesBase = lines;
+    recordsBase = records;
+  };
+  // The parser holds back the end of the last record until it sees more
+  // bytes, so the row of a bad byte is found by ending the parse there.
+  const placeBadByte = async (): Promise<{ row: number; line: number }> => {
+    if (fast) return { row: nextRow(), line: lines + 1 };
+    parser!.end();
+    let partial: boolean;
+    try {
+      for await (const _record of parser!) records += 1;
+      partial = lastByte !== LF && lastByte !== CR;
+    } catch {
+      // The prefix ends inside a quoted field: the bad byte belongs to it.
+      partial = false;
+    }
+    const row = records - headerRows + (partial ? 0 : 1);
+    const line = linesBase + parser!.info.lines + (partial ? 0 : 1);
+
+    return { row: Math.max(row, hasHeader ? 0 : 1), line };
+  };
+
+  if (!fast) startParser();
+  for await (const chunk of chunks) {
+    const { valid, invalidAt } = checker.push(chunk);
+    if (valid.length > 0) lastByte = valid[valid.length - 1];
+    const out: string[][] = [];
+    if (fast) {
+      let bytes = carry ? Buffer.concat([carry, valid]) : valid;
+      carry = undefined;
+      if (!started && bytes.length > 0) {
+        started = true;
+        if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+          bytes = bytes.subarray(3);
+        }
+        fast = !endsLinesWithBareCr(bytes);
+      }
+      const quote = fast ? bytes.indexOf(QUOTE) : 0;
+      if (quote >= 0) {
+        const lineStart = fast ? bytes.lastIndexOf(LF, quote) + 1 : 0;
+        split(bytes.toString('utf8', 0, lineStart), out);
+        fast = false;
+        startParser();
+        parser!.write(bytes.subarray(lineStart));
+        drain(out);
+      } else {
+        const end = bytes.lastIndexOf(LF) + 1;
+        split(bytes.toString('utf8', 0, end), out);
+        if (end < bytes.length) carry = Buffer.from(bytes.subarray(end));
+        if (carry && carry.length > maxRecordBytes) throw tooLarge();
+      }
+    } else {
+      parser!.write(valid);
+      drain(out);
+    }
+    if (invalidAt !== undefined) {
+      throw invalidUtf8(invalidAt, await placeBadByte());
+    }
+    yield out;
+  }
+  const truncated = checker.end();
+  if (truncated !== undefined) {
+    throw invalidUtf8(truncated, await placeBadByte());
+  }
+  const rest: string[][] = [];
+  if (fast) {
+    if (carry) split(carry.toString('utf8'), rest);
+  } else {
+    parser!.end();
+    try {
+      for await (const record of parser!) {
+        rest.push(record as string[]);
+        records += 1;
+      }
+    } catch (error) {
+      throw csvError(error as CsvParseError, {
+        records,
+        recordsBase,
+        linesBase,
+        headerRows,
+      });
+    }
+  }
+  yield rest;
+}
+
+/** A file whose first line ends in a lone CR (old Mac files). */
+function endsLinesWithBareCr(bytes: Buffer): boolean {
+  const cr = bytes.indexOf(CR);
+  const lf = bytes.indexOf(LF);
+  if (cr < 0) return false;
+
+  return (lf < 0 || cr < lf) && bytes[cr + 1] !== LF;
+}
+
+function invalidUtf8(
+  offset: number,
+  { row, line }: { row: number; line: number },
+): DatasetError {
+  return new DatasetError(
+    DatasetProblemCode.InvalidUtf8,
+    `Byte ${offset} (line ${line}) is not valid UTF-8; save the file as ` +
+      'UTF-8 (with or without a byte order mark).',
+    { row: Math.max(row, 0), line },
+  );
+}
+
+function recordError(
+  code: typeof DatasetProblemCode.RecordTooLarge,
+  row: number,
+  line: number,
+): DatasetError {
+  return new DatasetError(
+    code,
+    `Row ${row} is larger than the limit for one record; split the ` +
+      'value, or check for a quote that is never closed before it.',
+    { row, line },
+  );
+}
+
+interface Position {
+  records: number;
+  recordsBase: number;
+  linesBase: number;
+  headerRows: number;
+}
+
+function csvError(error: CsvParseError, at: Position): Error {
+  // csv-parse names one code without its usual CSV_ prefix.
+  const known =
+    typeof error.code === 'string' &&
+    (error.code.startsWith('CSV_') || error.code === 'INVALID_OPENING_QUOTE');
+  if (!known) return error;
+  const line =
+    error.lines === undefined ? undefined : at.linesBase + error.lines;
+  // The parser's own count is ahead of ours when it fails mid-chunk.
+  const parsed = Math.max(at.records, at.recordsBase + (error.records ?? 0));
+  const row = Math.max(parsed + 1 - at.headerRows, 0);
+  switch (error.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return new DatasetError(
+        DatasetProblemCode.UnterminatedQuote,
+        `A quoted field opened in row ${row} is never closed; close the ` +
+          'quote or double any quote character inside a quoted field.',
+        { row, line },
+      );
+    case 'CSV_MAX_RECORD_SIZE':
+      return recordError(DatasetProblemCode.RecordTooLarge, row, line ?? 0);
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'INVALID_OPENING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      return new DatasetError(
+        DatasetProblemCode.InvalidQuote,
+        `Row ${row} has a quote character inside a field that is not ` +
+          'quoted properly; wrap the field in quotes and double the quotes ' +
+          'inside it.',
+        { row, line },
+      );
+    default:
+      return new DatasetError(
+        DatasetProblemCode.MalformedCsv,
+        `Row ${row} cannot be parsed: ${error.message}`,
+        { row, line },
+      );
+  }
+}
