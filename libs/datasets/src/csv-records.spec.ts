@@ -97,6 +97,7 @@ describe('delimitedRecords', () => {
       Buffer.from('a,b\n1,2\n3,4\n5,"open\n6,7\n'),
       Buffer.from('a,b\n1,2\n"3",4\n5,x"y\n'),
       Buffer.from(`a,b\n1,2\n3,${'z'.repeat(2 * 1024 * 1024)}\n`),
+      Buffer.from(`a,b\n1,2\n3,"${'z'.repeat(2 * 1024 * 1024)}"\n`),
     ];
     for (const [i, bytes] of cases.entries()) {
       const input = choppedInput(bytes, i, 50_000);

@@ -243,4 +243,23 @@ describe('bad image archives', () => {
 
     expect(first(result)).toMatchObject({ code: 'INVALID_ARCHIVE' });
   });
+
+  it('reports a truncated JPEG and a PNG that claims a huge size', async () => {
+    const jpeg = jpegBytes(32, 32, 5);
+    const huge = Buffer.from(red);
+    huge.writeUInt32BE(100_000, 16); // IHDR width
+    huge.writeUInt32BE(100_000, 20); // IHDR height
+    const zip = await zipOf([
+      { name: 'cats/1.png', data: red },
+      { name: 'cats/2.jpg', data: jpeg.subarray(0, jpeg.length >> 1) },
+      { name: 'dogs/3.png', data: huge },
+    ]);
+    const result = await inferZip(zip);
+    const found = result.report.problems.map((p) => [p.code, p.examples[0]]);
+
+    expect(found).toEqual([
+      ['CORRUPT_IMAGE', { row: 2, entry: 'cats/2.jpg' }],
+      ['IMAGE_TOO_LARGE', { row: 3, entry: 'dogs/3.png' }],
+    ]);
+  });
 });

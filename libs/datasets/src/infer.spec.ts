@@ -283,4 +283,28 @@ describe('inferDataset on JSON Lines', () => {
       ['NON_FINITE_NUMBER', 4],
     ]);
   });
+
+  it('reports an empty file, a long line and bytes that are not UTF-8', async () => {
+    const infer = (bytes: Buffer) =>
+      inferDataset(bufferInput(bytes, 'data.jsonl'), {
+        settings: { format: 'jsonl' },
+        limits: { maxRecordBytes: 1000 },
+      });
+    const long = Buffer.from(`{"x": 1}\n{"x": "${'y'.repeat(5000)}"}\n`);
+    const latin1 = Buffer.concat([
+      Buffer.from('{"x": "a"}\n{"x": "'),
+      Buffer.from([0xe9]),
+      Buffer.from('"}\n'),
+    ]);
+
+    expect(codes(await infer(Buffer.from('\n\n')))).toEqual(['EMPTY_FILE']);
+    expect((await infer(long)).report.problems[0]).toMatchObject({
+      code: 'RECORD_TOO_LARGE',
+      line: 2,
+    });
+    expect((await infer(latin1)).report.problems[0]).toMatchObject({
+      code: 'INVALID_UTF8',
+      line: 2,
+    });
+  });
 });

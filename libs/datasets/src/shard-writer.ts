@@ -75,6 +75,8 @@ export interface WriteShardsOptions {
   /** Called after each shard with the number of rows written so far. */
   onProgress?: (rows: number) => void;
   limits?: Partial<ReadLimits>;
+  /** The same as `InferOptions.fastUnquoted`; use the same value. */
+  fastUnquoted?: boolean;
 }
 
 const TARGET_SHARD_BYTES = 8 * 1024 * 1024;
@@ -103,6 +105,7 @@ export async function writeShards(
   }
   const table = await openTable(input, options.settings, {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
+    fastUnquoted: options.fastUnquoted,
   });
   const names = schema.columns.map((c) => c.name);
   if (table.columns.join('\u0000') !== names.join('\u0000')) {
