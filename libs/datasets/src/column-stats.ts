@@ -22,6 +22,8 @@ const MAX_CATEGORY_LENGTH = 200;
 /** Share of numbers from which a column is taken as numeric with errors. */
 const MOSTLY_NUMERIC = 0.9;
 const NON_FINITE = /^[+-]?(nan|inf|infinity)$/i;
+/** Spellings of "no value" that spreadsheet and R exports write. */
+const MISSING_MARKERS = new Set(['NA', 'N/A', 'n/a', '#N/A', 'null', 'NULL']);
 
 /**
  * Watches one column's values in a single pass with memory that does not
@@ -59,7 +61,12 @@ export class ColumnAccumulator {
   ) {}
 
   push(cell: Cell, row: number): void {
-    if (cell === null) {
+    const missing =
+      cell === null ||
+      (typeof cell === 'string' &&
+        cell.length <= 4 &&
+        MISSING_MARKERS.has(cell));
+    if (missing) {
       this.missing += 1;
       if (this.missingRows.length < this.options.maxExamples) {
         this.missingRows.push(row);

@@ -83,6 +83,21 @@ describe('inferDataset on CSV', () => {
     expect(result.schema.columns[0].statistics.missing).toBe(31);
   });
 
+  it('counts NA, N/A and null as missing, not as text', async () => {
+    const result = await csv('x,c\n1.5,a\nNA,b\nnull,N/A\n2.5,a\n#N/A,b\n');
+
+    expect(result.report.ok).toBe(true);
+    expect(result.schema.columns[0]).toMatchObject({
+      type: 'numeric',
+      statistics: { count: 2, missing: 3, mean: 2 },
+    });
+    expect(result.schema.columns[1]).toMatchObject({
+      type: 'categorical',
+      vocabulary: ['a', 'b'],
+      statistics: { missing: 1 },
+    });
+  });
+
   it('turns a column with too many distinct values into text', async () => {
     const lines = ['id,group'];
     for (let i = 0; i < 300; i++) lines.push(`user${i},g${i % 4}`);
