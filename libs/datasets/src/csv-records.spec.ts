@@ -98,6 +98,8 @@ describe('delimitedRecords', () => {
       Buffer.from('a,b\n1,2\n"3",4\n5,x"y\n'),
       Buffer.from(`a,b\n1,2\n3,${'z'.repeat(2 * 1024 * 1024)}\n`),
       Buffer.from(`a,b\n1,2\n3,"${'z'.repeat(2 * 1024 * 1024)}"\n`),
+      // Completes inside one chunk after a carried start under the limit.
+      Buffer.from(`a,b\n1,2\n3,${'z'.repeat(1024 * 1024 + 10)}\n4,5\n`),
     ];
     for (const [i, bytes] of cases.entries()) {
       const input = choppedInput(bytes, i, 50_000);

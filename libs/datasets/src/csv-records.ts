@@ -48,8 +48,9 @@ export async function* delimitedRecords(
   let lastByte = LF;
 
   const nextRow = () => Math.max(records + 1 - headerRows, 0);
-  const tooLarge = () =>
-    recordError(DatasetProblemCode.RecordTooLarge, nextRow(), lines + 1);
+  // `line` is the line being read: counted already inside `split`.
+  const tooLarge = (line = lines + 1) =>
+    recordError(DatasetProblemCode.RecordTooLarge, nextRow(), line);
   const split = (text: string, out: string[][]) => {
     let start = 0;
     while (start < text.length) {
@@ -62,7 +63,7 @@ export async function* delimitedRecords(
         line = line.slice(0, -1);
       }
       if (line.length === 0) continue;
-      if (line.length > maxRecordBytes) throw tooLarge();
+      if (line.length > maxRecordBytes) throw tooLarge(lines);
       out.push(line.split(delimiter));
       records += 1;
     }
