@@ -121,7 +121,9 @@ export class ColumnAccumulator {
     this.m2 += delta * (value - this.mean);
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    if (typeof raw === 'number') this.track(String(raw));
+    if (typeof raw === 'number' && this.distinct !== undefined) {
+      this.track(String(raw));
+    }
   }
 
   private pushImage(image: ImageCell): void {

@@ -54,8 +54,8 @@ describe('readDelimited', () => {
     expect(table.settings).toMatchObject({ delimiter: ';', hasHeader: false });
     expect(table.columns).toEqual(['column_1', 'column_2']);
     expect(rows).toEqual([
-      ['1', '2'],
-      ['3', '4'],
+      [1, 2],
+      [3, 4],
     ]);
   });
 

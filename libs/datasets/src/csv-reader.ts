@@ -1,4 +1,4 @@
-import { delimitedRecords } from './csv-records';
+import { delimitedRecords, type Field } from './csv-records';
 import { sniffDelimited, stripBom } from './detect';
 import { type Cell, type DatasetInput, peek } from './input';
 import { DatasetError, DatasetProblemCode, preview } from './problems';
@@ -46,10 +46,10 @@ export async function readDelimited(
     );
   }
   let columns: string[];
-  let pending: string[][];
+  let pending: Field[][];
   if (hasHeader) {
     const [header, ...rest] = first.value;
-    columns = normalizeHeader(header, options.report);
+    columns = normalizeHeader(header.map(String), options.report);
     pending = rest;
   } else {
     columns = first.value[0].map((_, i) => `column_${i + 1}`);
@@ -76,15 +76,15 @@ export async function readDelimited(
 }
 
 async function* batchesOf(
-  records: AsyncGenerator<string[][]>,
-  pending: string[][],
+  records: AsyncGenerator<Field[][]>,
+  pending: Field[][],
   columns: string[],
   hasHeader: boolean,
   options: ReaderOptions,
 ): AsyncGenerator<RowBatch> {
   let row = 0;
   const width = columns.length;
-  const toBatch = (group: string[][]): RowBatch => {
+  const toBatch = (group: Field[][]): RowBatch => {
     const batch: RowBatch = { rows: [], rowNumbers: [] };
     for (const record of group) {
       row += 1;
@@ -101,13 +101,14 @@ async function* batchesOf(
         });
         continue;
       }
-      // Cells replace the strings in place: no second array per row.
+      // Cells replace the fields in place: no second array per row.
       const cells = record as Cell[];
       for (let i = 0; i < width; i++) {
         const value = record[i];
         if (
-          value.length === 0 ||
-          (value.charCodeAt(0) <= 32 && value.trim() === '')
+          typeof value === 'string' &&
+          (value.length === 0 ||
+            (value.charCodeAt(0) <= 32 && value.trim() === ''))
         ) {
           cells[i] = null;
         }

@@ -15,6 +15,14 @@ export interface RecordOptions {
   fastUnquoted: boolean;
 }
 
+/**
+ * A field as read: the text, or the number it spells when the text is a
+ * plain decimal that `String(number)` gives back exactly (no leading or
+ * trailing zeros, no exponent, at most 15 digits). Such numbers skip the
+ * string entirely; everything else stays text for inference to judge.
+ */
+export type Field = string | number;
+
 interface CsvParseError extends Error {
   code: string;
   lines?: number;
@@ -22,6 +30,7 @@ interface CsvParseError extends Error {
 }
 
 const QUOTE = 0x22;
+const GROUP_RECORDS = 256;
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -33,7 +42,7 @@ const CR = 0x0d;
 export async function* delimitedRecords(
   chunks: AsyncIterable<Buffer>,
   options: RecordOptions,
-): AsyncGenerator<string[][]> {
+): AsyncGenerator<Field[][]> {
   const { delimiter, hasHeader, maxRecordBytes } = options;
   const checker = new Utf8Checker();
   const headerRows = hasHeader ? 1 : 0;
@@ -51,26 +60,42 @@ export async function* delimitedRecords(
   // `line` is the line being read: counted already inside `split`.
   const tooLarge = (line = lines + 1) =>
     recordError(DatasetProblemCode.RecordTooLarge, nextRow(), line);
-  const split = (text: string, out: string[][]) => {
-    let start = 0;
-    while (start < text.length) {
+  const delimiterCode = delimiter.charCodeAt(0);
+  /** Splits lines from `start` until `limit` records; returns where it stopped. */
+  const split = (
+    text: string,
+    out: Field[][],
+    from0 = 0,
+    limit = Infinity,
+  ): number => {
+    let start = from0;
+    while (start < text.length && out.length < limit) {
       let end = text.indexOf('\n', start);
       if (end < 0) end = text.length;
-      let line = text.slice(start, end);
+      let stop = end;
+      if (stop > start && text.charCodeAt(stop - 1) === CR) stop -= 1;
+      const from = start;
       start = end + 1;
       lines += 1;
-      if (line.length > 0 && line.charCodeAt(line.length - 1) === CR) {
-        line = line.slice(0, -1);
+      if (stop === from) continue;
+      if (stop - from > maxRecordBytes) throw tooLarge(lines);
+      const record: Field[] = [];
+      let field = from;
+      for (;;) {
+        const next = scanField(text, field, stop, delimiterCode, delimiter);
+        record.push(scanned);
+        if (next >= stop) break;
+        field = next + 1;
       }
-      if (line.length === 0) continue;
-      if (line.length > maxRecordBytes) throw tooLarge(lines);
-      out.push(line.split(delimiter));
+      out.push(record);
       records += 1;
     }
+
+    return start;
   };
-  const drain = (out: string[][]) => {
-    let record: string[] | null;
-    while ((record = parser!.read() as string[] | null) !== null) {
+  const drain = (out: Field[][]) => {
+    let record: Field[] | null;
+    while ((record = parser!.read() as Field[] | null) !== null) {
       out.push(record);
       records += 1;
     }
@@ -120,7 +145,7 @@ export async function* delimitedRecords(
   for await (const chunk of chunks) {
     const { valid, invalidAt } = checker.push(chunk);
     if (valid.length > 0) lastByte = valid[valid.length - 1];
-    const out: string[][] = [];
+    const out: Field[][] = [];
     if (fast) {
       let bytes = carry ? Buffer.concat([carry, valid]) : valid;
       carry = undefined;
@@ -141,7 +166,14 @@ export async function* delimitedRecords(
         drain(out);
       } else {
         const end = bytes.lastIndexOf(LF) + 1;
-        split(bytes.toString('utf8', 0, end), out);
+        const text = bytes.toString('utf8', 0, end);
+        // Small groups die young: far less garbage collection than a
+        // chunk's worth of rows alive at once.
+        for (let at = 0; at < text.length;) {
+          const group: Field[][] = [];
+          at = split(text, group, at, GROUP_RECORDS);
+          if (group.length > 0) yield group;
+        }
         if (end < bytes.length) carry = Buffer.from(bytes.subarray(end));
         if (carry && carry.length > maxRecordBytes) throw tooLarge();
       }
@@ -152,13 +184,13 @@ export async function* delimitedRecords(
     if (invalidAt !== undefined) {
       throw invalidUtf8(invalidAt, await placeBadByte());
     }
-    yield out;
+    if (out.length > 0) yield out;
   }
   const truncated = checker.end();
   if (truncated !== undefined) {
     throw invalidUtf8(truncated, await placeBadByte());
   }
-  const rest: string[][] = [];
+  const rest: Field[][] = [];
   if (fast) {
     if (carry) split(carry.toString('utf8'), rest);
   } else {
@@ -259,4 +291,83 @@ function csvError(error: CsvParseError, at: Position): Error {
         { row, line },
       );
   }
+}
+
+const POWERS_OF_TEN = Array.from({ length: 16 }, (_, i) => 10 ** i);
+
+/** Where `scanField` leaves the field, so no object is made per field. */
+let scanned: Field = '';
+
+/**
+ * Reads one field starting at `start`, up to the delimiter or `stop`, into
+ * `scanned`; returns the index where it ended. The field is a number when
+ * its text is a canonical decimal: up to 15 digits the integer is exact and
+ * one division by an exact power of ten rounds correctly, so the number
+ * equals `Number(text)` and `String(number)` gives the text back.
+ */
+function scanField(
+  text: string,
+  start: number,
+  stop: number,
+  delimiter: number,
+  delimiterText: string,
+): number {
+  let at = start;
+  let code = at < stop ? text.charCodeAt(at) : -1;
+  const negative = code === 0x2d;
+  if (negative) code = ++at < stop ? text.charCodeAt(at) : -1;
+  const integerStart = at;
+  let mantissa = 0;
+  while (code >= 0x30 && code <= 0x39) {
+    mantissa = mantissa * 10 + (code - 0x30);
+    code = ++at < stop ? text.charCodeAt(at) : -1;
+  }
+  const integerDigits = at - integerStart;
+  let fractionDigits = 0;
+  let lastDigit = 0;
+  if (code === 0x2e) {
+    code = ++at < stop ? text.charCodeAt(at) : -1;
+    const fractionStart = at;
+    while (code >= 0x30 && code <= 0x39) {
+      mantissa = mantissa * 10 + (code - 0x30);
+      lastDigit = code;
+      code = ++at < stop ? text.charCodeAt(at) : -1;
+    }
+    fractionDigits = at - fractionStart;
+    if (fractionDigits === 0) fractionDigits = -1;
+  }
+  const ended = at >= stop || code === delimiter;
+  if (
+    ended &&
+    integerDigits > 0 &&
+    integerDigits + Math.max(fractionDigits, 0) <= 15 &&
+    (integerDigits === 1 || text.charCodeAt(integerStart) !== 0x30) &&
+    fractionDigits !== -1 &&
+    (fractionDigits === 0 || lastDigit !== 0x30)
+  ) {
+    const value =
+      fractionDigits === 0
+        ? mantissa
+        : mantissa / POWERS_OF_TEN[fractionDigits];
+    // "-0" and values JavaScript prints with an exponent stay text.
+    if (!((value === 0 && negative) || (value !== 0 && value < 1e-6))) {
+      scanned = negative ? -value : value;
+
+      return at;
+    }
+  }
+  if (!ended) {
+    at = text.indexOf(delimiterText, at);
+    if (at < 0 || at > stop) at = stop;
+  }
+  scanned = text.slice(start, at);
+
+  return at;
+}
+
+/** One whole field `text[start, end)`, read as `scanField` reads it. */
+export function fieldOf(text: string, start: number, end: number): Field {
+  scanField(text, start, end, -2, '\u0000');
+
+  return scanned;
 }

@@ -52,8 +52,8 @@ describe('inferDataset on CSV', () => {
     ]);
     expect(comment.type).toBe('text');
     expect(result.sample[0]).toEqual({
-      age: '30',
-      height: '1.5',
+      age: 30,
+      height: 1.5,
       smoker: 'true',
       color: 'red',
       comment: 'first note',
