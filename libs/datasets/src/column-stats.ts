@@ -87,10 +87,10 @@ export class ColumnAccumulator {
     const number = Number(value);
     if (number === number) {
       this.pushNumber(number, value, row);
-    } else if (NON_FINITE.test(value.trim())) {
+    } else if (mayBeSpecial(value) && NON_FINITE.test(value.trim())) {
       this.pushNumber(NaN, value, row);
     } else {
-      const lower = value.trim().toLowerCase();
+      const lower = mayBeSpecial(value) ? value.trim().toLowerCase() : '';
       if (lower === 'true' || lower === 'false') {
         this.booleans += 1;
         this.track(lower);
@@ -320,4 +320,21 @@ export class ColumnAccumulator {
 
 function percent(part: number, whole: number): string {
   return `${((100 * part) / Math.max(whole, 1)).toFixed(1)}%`;
+}
+
+/**
+ * Whether a value could spell NaN, Inf, true or false (cheap first-character
+ * test that spares most text a regular expression and a lower-casing).
+ */
+function mayBeSpecial(value: string): boolean {
+  if (value.length > 12) return false;
+  const first = value.charCodeAt(0) | 0x20;
+
+  return (
+    first <= 0x2d ||
+    first === 0x6e ||
+    first === 0x69 ||
+    first === 0x74 ||
+    first === 0x66
+  );
 }

@@ -1,6 +1,6 @@
 import { delimitedRecords, type Field } from './csv-records';
 import { sniffDelimited, stripBom } from './detect';
-import { type Cell, type DatasetInput, peek } from './input';
+import { type DatasetInput, peek } from './input';
 import { DatasetError, DatasetProblemCode, preview } from './problems';
 import type { ReaderOptions, ReadSettings, RowBatch, Table } from './table';
 import { normalizeHeader } from './table';
@@ -49,7 +49,10 @@ export async function readDelimited(
   let pending: Field[][];
   if (hasHeader) {
     const [header, ...rest] = first.value;
-    columns = normalizeHeader(header.map(String), options.report);
+    columns = normalizeHeader(
+      header.map((name) => (name === null ? '' : String(name))),
+      options.report,
+    );
     pending = rest;
   } else {
     columns = first.value[0].map((_, i) => `column_${i + 1}`);
@@ -101,19 +104,7 @@ async function* batchesOf(
         });
         continue;
       }
-      // Cells replace the fields in place: no second array per row.
-      const cells = record as Cell[];
-      for (let i = 0; i < width; i++) {
-        const value = record[i];
-        if (
-          typeof value === 'string' &&
-          (value.length === 0 ||
-            (value.charCodeAt(0) <= 32 && value.trim() === ''))
-        ) {
-          cells[i] = null;
-        }
-      }
-      batch.rows.push(cells);
+      batch.rows.push(record);
       batch.rowNumbers.push(row);
     }
 

@@ -18,10 +18,11 @@ export interface RecordOptions {
 /**
  * A field as read: the text, or the number it spells when the text is a
  * plain decimal that `String(number)` gives back exactly (no leading or
- * trailing zeros, no exponent, at most 15 digits). Such numbers skip the
- * string entirely; everything else stays text for inference to judge.
+ * trailing zeros, no exponent, at most 15 digits), or null when it is empty
+ * or only white space. Such numbers skip the string entirely; everything
+ * else stays text for inference to judge.
  */
-export type Field = string | number;
+export type Field = string | number | null;
 
 interface CsvParseError extends Error {
   code: string;
@@ -96,7 +97,7 @@ export async function* delimitedRecords(
   const drain = (out: Field[][]) => {
     let record: Field[] | null;
     while ((record = parser!.read() as Field[] | null) !== null) {
-      out.push(record);
+      out.push(nullBlanks(record));
       records += 1;
     }
     if (parser!.errored) {
@@ -197,7 +198,7 @@ export async function* delimitedRecords(
     parser!.end();
     try {
       for await (const record of parser!) {
-        rest.push(record as string[]);
+        rest.push(nullBlanks(record as Field[]));
         records += 1;
       }
     } catch (error) {
@@ -360,9 +361,24 @@ function scanField(
     at = text.indexOf(delimiterText, at);
     if (at < 0 || at > stop) at = stop;
   }
-  scanned = text.slice(start, at);
+  scanned = at === start ? null : blankToNull(text.slice(start, at));
 
   return at;
+}
+
+/** csv-parse gives empty fields as ""; rows carry them as null. */
+function nullBlanks(record: Field[]): Field[] {
+  for (let i = 0; i < record.length; i++) {
+    const value = record[i] as string;
+    if (value.length === 0) record[i] = null;
+    else if (value.charCodeAt(0) <= 0x20) record[i] = blankToNull(value);
+  }
+
+  return record;
+}
+
+function blankToNull(value: string): string | null {
+  return value.charCodeAt(0) <= 0x20 && value.trim() === '' ? null : value;
 }
 
 /** One whole field `text[start, end)`, read as `scanField` reads it. */
