@@ -314,25 +314,27 @@ function scanField(
   delimiterText: string,
 ): number {
   let at = start;
-  let code = at < stop ? text.charCodeAt(at) : -1;
+  // No bound checks in the loops: the character at `stop` is a line end or
+  // past the text (NaN), and neither is a digit, a point or a minus.
+  let code = text.charCodeAt(at);
   const negative = code === 0x2d;
-  if (negative) code = ++at < stop ? text.charCodeAt(at) : -1;
+  if (negative) code = text.charCodeAt(++at);
   const integerStart = at;
   let mantissa = 0;
   while (code >= 0x30 && code <= 0x39) {
     mantissa = mantissa * 10 + (code - 0x30);
-    code = ++at < stop ? text.charCodeAt(at) : -1;
+    code = text.charCodeAt(++at);
   }
   const integerDigits = at - integerStart;
   let fractionDigits = 0;
   let lastDigit = 0;
   if (code === 0x2e) {
-    code = ++at < stop ? text.charCodeAt(at) : -1;
+    code = text.charCodeAt(++at);
     const fractionStart = at;
     while (code >= 0x30 && code <= 0x39) {
       mantissa = mantissa * 10 + (code - 0x30);
       lastDigit = code;
-      code = ++at < stop ? text.charCodeAt(at) : -1;
+      code = text.charCodeAt(++at);
     }
     fractionDigits = at - fractionStart;
     if (fractionDigits === 0) fractionDigits = -1;
@@ -381,7 +383,10 @@ function blankToNull(value: string): string | null {
   return value.charCodeAt(0) <= 0x20 && value.trim() === '' ? null : value;
 }
 
-/** One whole field `text[start, end)`, read as `scanField` reads it. */
+/**
+ * One whole field `text[start, end)`, read as `scanField` reads it; `end`
+ * must be the end of the text or of a line.
+ */
 export function fieldOf(text: string, start: number, end: number): Field {
   scanField(text, start, end, -2, '\u0000');
 
