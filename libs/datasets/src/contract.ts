@@ -22,8 +22,13 @@ export interface ColumnStatistics {
   max?: number;
   mean?: number;
   std?: number;
-  /** Most frequent values with their counts, most frequent first. */
+  /**
+   * Most frequent values with their counts, most frequent first. For
+   * categorical and boolean columns this is the class balance.
+   */
   top?: { value: string; count: number }[];
+  /** How many distinct values the column has, where that is known. */
+  distinct?: number;
 }
 
 export interface ColumnSchema {

@@ -1,0 +1,310 @@
+import type {
+  ColumnData,
+  ColumnSchema,
+  DatasetSchema,
+  ImageShape,
+} from './contract';
+import { type Cell, type DatasetInput, isImageCell } from './input';
+import { openTable } from './open-table';
+import {
+  packSplitCodes,
+  SplitAssigner,
+  type SplitName,
+  type SplitSpec,
+  validateSplitSpec,
+} from './split';
+import {
+  encodeShard,
+  type EncodableColumn,
+  shardChecksum,
+} from './shard-format';
+import { DEFAULT_LIMITS, type ReadLimits, type ReadSettings } from './table';
+
+export interface ShardManifestColumn {
+  name: string;
+  type: Exclude<ColumnSchema['type'], 'text'>;
+  vocabulary?: string[];
+  image?: ImageShape;
+}
+
+export interface ShardInfo {
+  index: number;
+  /** Suggested object name, `shard-00000.bin`. */
+  name: string;
+  rowCount: number;
+  /** 0-based position of the shard's first row among all stored rows. */
+  firstRow: number;
+  byteLength: number;
+  sha256: string;
+  /** Split code per row (2 bits a row, base64); with a split spec only. */
+  split?: string;
+}
+
+/**
+ * Everything a trainer needs to stream a dataset: the columns carried, the
+ * shards in order with their row counts and checksums, and the split.
+ * Shuffling across shards: pick shards in a seeded order, then shuffle rows
+ * within a buffer of a few shards.
+ */
+export interface ShardManifest {
+  format: 'chorus-shards';
+  version: 1;
+  rowCount: number;
+  rowsPerShard: number;
+  columns: ShardManifestColumn[];
+  shards: ShardInfo[];
+  split?: { spec: SplitSpec; counts: Record<SplitName, number> };
+}
+
+export interface Shard {
+  info: ShardInfo;
+  bytes: Buffer;
+}
+
+export interface WriteShardsOptions {
+  /** `InferenceResult.settings` from the first pass. */
+  settings: ReadSettings;
+  /** `InferenceResult.schema` from the first pass. */
+  schema: DatasetSchema;
+  /** Called with each finished shard; the next is built once it resolves. */
+  onShard: (shard: Shard) => Promise<void> | void;
+  /** Rows per shard; by default about 8 MiB of values per shard. */
+  rowsPerShard?: number;
+  /** Assigns every row to train, validation or test while writing. */
+  split?: SplitSpec;
+  /** Called after each shard with the number of rows written so far. */
+  onProgress?: (rows: number) => void;
+  limits?: Partial<ReadLimits>;
+  /** The same as `InferOptions.fastUnquoted`; use the same value. */
+  fastUnquoted?: boolean;
+}
+
+const TARGET_SHARD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The second pass: re-reads the dataset with the settled settings and
+ * schema and writes fixed-size columnar shards, one in memory at a time.
+ * Rows that the first pass reported as unreadable (ragged rows, broken
+ * images) are skipped here too, so row counts match the schema.
+ */
+export async function writeShards(
+  input: DatasetInput,
+  options: WriteShardsOptions,
+): Promise<ShardManifest> {
+  const { schema } = options;
+  const builder = new ShardBuilder(schema.columns, options.rowsPerShard);
+  if (options.split) validateSplitSpec(options.split);
+  const assigner = options.split ? new SplitAssigner(options.split) : undefined;
+  const stratify = options.split?.stratifyBy;
+  const stratifyIndex =
+    stratify === undefined
+      ? -1
+      : schema.columns.findIndex((c) => c.name === stratify);
+  if (stratify !== undefined && stratifyIndex < 0) {
+    throw new Error(`Cannot stratify by "${stratify}": no such column.`);
+  }
+  const table = await openTable(input, options.settings, {
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    fastUnquoted: options.fastUnquoted,
+  });
+  const names = schema.columns.map((c) => c.name);
+  if (table.columns.join('\u0000') !== names.join('\u0000')) {
+    throw new Error(
+      'The file no longer has the columns of the schema; run inference again.',
+    );
+  }
+  const manifest: ShardManifest = {
+    format: 'chorus-shards',
+    version: 1,
+    rowCount: 0,
+    rowsPerShard: builder.rowsPerShard,
+    columns: builder.manifestColumns(),
+    shards: [],
+  };
+  const codes = new Uint8Array(builder.rowsPerShard);
+  const flush = async () => {
+    const bytes = builder.finish();
+    const info: ShardInfo = {
+      index: manifest.shards.length,
+      name: `shard-${String(manifest.shards.length).padStart(5, '0')}.bin`,
+      rowCount: builder.rowCount,
+      firstRow: manifest.rowCount,
+      byteLength: bytes.length,
+      sha256: shardChecksum(bytes),
+    };
+    if (assigner) info.split = packSplitCodes(codes.subarray(0, info.rowCount));
+    manifest.rowCount += info.rowCount;
+    manifest.shards.push(info);
+    builder.reset();
+    await options.onShard({ info, bytes });
+    options.onProgress?.(manifest.rowCount);
+  };
+  for await (const batch of table.batches) {
+    for (const row of batch.rows) {
+      if (assigner) {
+        const key = stratifyIndex < 0 ? '' : builder.keyOf(row, stratifyIndex);
+        codes[builder.rowCount] = assigner.next(key);
+      }
+      builder.push(row);
+      if (builder.rowCount === builder.rowsPerShard) await flush();
+    }
+  }
+  if (builder.rowCount > 0) await flush();
+  if (assigner && options.split) {
+    manifest.split = { spec: options.split, counts: { ...assigner.counts } };
+  }
+
+  return manifest;
+}
+
+/** Encodes rows into the columns of one shard. */
+export class ShardBuilder {
+  readonly rowsPerShard: number;
+  rowCount = 0;
+  private readonly carried: { index: number; schema: ColumnSchema }[];
+  private readonly buffers: ColumnData[];
+  private readonly vocabularies: (Map<string, number> | undefined)[];
+
+  constructor(columns: ColumnSchema[], rowsPerShard?: number) {
+    this.carried = columns
+      .map((schema, index) => ({ schema, index }))
+      .filter(({ schema }) => schema.type !== 'text');
+    const rowBytes = this.carried.reduce(
+      (sum, { schema }) => sum + bytesPerRow(schema),
+      0,
+    );
+    this.rowsPerShard =
+      rowsPerShard ??
+      Math.min(
+        65_536,
+        Math.max(64, Math.floor(TARGET_SHARD_BYTES / Math.max(rowBytes, 1))),
+      );
+    this.buffers = this.carried.map(({ schema }) => this.allocate(schema));
+    this.vocabularies = this.carried.map(({ schema }) =>
+      schema.type === 'categorical'
+        ? new Map((schema.vocabulary ?? []).map((v, i) => [v, i]))
+        : undefined,
+    );
+  }
+
+  manifestColumns(): ShardManifestColumn[] {
+    return this.carried.map(({ schema }) => {
+      const column: ShardManifestColumn = {
+        name: schema.name,
+        type: schema.type as ShardManifestColumn['type'],
+      };
+      if (schema.vocabulary) column.vocabulary = schema.vocabulary;
+      if (schema.image) column.image = schema.image;
+
+      return column;
+    });
+  }
+
+  push(row: Cell[]): void {
+    const at = this.rowCount;
+    for (let c = 0; c < this.carried.length; c++) {
+      const { schema, index } = this.carried[c];
+      const cell = row[index];
+      const buffer = this.buffers[c];
+      switch (schema.type) {
+        case 'categorical':
+          buffer[at] = this.categoryOf(cell, c);
+          break;
+        case 'boolean':
+          buffer[at] = booleanOf(cell);
+          break;
+        case 'image': {
+          const size = bytesPerRow(schema);
+          if (isImageCell(cell) && cell.pixels.length === size) {
+            (buffer as Uint8Array).set(cell.pixels, at * size);
+          }
+          break;
+        }
+        default:
+          buffer[at] = numberOf(cell);
+      }
+    }
+    this.rowCount += 1;
+  }
+
+  /** The stratum key of a row: the value as it is encoded in the shard. */
+  keyOf(row: Cell[], columnIndex: number): string {
+    const c = this.carried.findIndex(({ index }) => index === columnIndex);
+    if (c < 0) return String(row[columnIndex]);
+    const type = this.carried[c].schema.type;
+    const cell = row[columnIndex];
+    if (type === 'categorical') return String(this.categoryOf(cell, c));
+    if (type === 'boolean') return String(booleanOf(cell));
+
+    return String(numberOf(cell));
+  }
+
+  finish(): Buffer {
+    const columns: EncodableColumn[] = this.carried.map(({ schema }, c) => {
+      const width = bytesPerRow(schema) / (schema.type === 'image' ? 1 : 4);
+      const column: EncodableColumn = {
+        name: schema.name,
+        type: schema.type as EncodableColumn['type'],
+        data: this.buffers[c].subarray(0, this.rowCount * width),
+      };
+      if (schema.image) column.image = schema.image;
+
+      return column;
+    });
+
+    return encodeShard(this.rowCount, columns);
+  }
+
+  reset(): void {
+    this.rowCount = 0;
+    this.buffers.forEach((buffer) => buffer.fill(0));
+  }
+
+  private categoryOf(cell: Cell, c: number): number {
+    if (cell === null) return -1;
+    const vocabulary = this.vocabularies[c]!;
+    const key = typeof cell === 'string' ? cell : String(cell);
+    const code =
+      vocabulary.get(key) ?? vocabulary.get(key.trim().toLowerCase());
+
+    return code ?? -1;
+  }
+
+  private allocate(schema: ColumnSchema): ColumnData {
+    if (schema.type === 'categorical') return new Int32Array(this.rowsPerShard);
+    if (schema.type === 'image') {
+      return new Uint8Array(this.rowsPerShard * bytesPerRow(schema));
+    }
+
+    return new Float32Array(this.rowsPerShard);
+  }
+}
+
+function bytesPerRow(schema: ColumnSchema): number {
+  if (schema.type !== 'image') return 4;
+  const shape = schema.image!;
+
+  return shape.height * shape.width * shape.channels;
+}
+
+function numberOf(cell: Cell): number {
+  if (typeof cell === 'number') return Number.isFinite(cell) ? cell : NaN;
+  if (typeof cell === 'string') {
+    const value = Number(cell);
+
+    return Number.isFinite(value) ? value : NaN;
+  }
+
+  return NaN;
+}
+
+function booleanOf(cell: Cell): number {
+  if (typeof cell === 'boolean') return cell ? 1 : 0;
+  if (typeof cell === 'string') {
+    const lower = cell.trim().toLowerCase();
+    if (lower === 'true') return 1;
+    if (lower === 'false') return 0;
+  }
+
+  return NaN;
+}
