@@ -88,3 +88,59 @@ export async function uploadDataset(
     },
   };
 }
+
+export interface DatasetView {
+  id: string;
+  status: string;
+  format?: string;
+  rowCount?: number;
+  shardCount?: number;
+  schema?: {
+    rowCount: number;
+    columns: {
+      name: string;
+      type: string;
+      vocabulary?: string[];
+      statistics: Record<string, unknown>;
+    }[];
+  };
+  report?: {
+    ok: boolean;
+    problems: {
+      code: string;
+      severity: string;
+      message: string;
+      row?: number;
+      column?: string;
+      examples: unknown[];
+    }[];
+  };
+  sample?: Record<string, unknown>[];
+  split?: unknown;
+}
+
+/** Polls a dataset until ingestion has decided: READY or FAILED. */
+export async function settledDataset(
+  key: string,
+  id: string,
+  timeoutMs = 60_000,
+): Promise<DatasetView> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const result = await gql<{ dataset: DatasetView }>(
+      key,
+      `query($id: ID!) { dataset(id: $id) {
+        id status format rowCount shardCount schema report sample split } }`,
+      { id },
+    );
+    const dataset = result.data?.dataset;
+    if (!dataset) {
+      throw new Error(JSON.stringify(result.errors));
+    }
+    if (dataset.status === 'READY' || dataset.status === 'FAILED') {
+      return dataset;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`Dataset ${id} did not settle within ${timeoutMs} ms`);
+}

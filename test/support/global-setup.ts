@@ -54,7 +54,7 @@ export default async function setup(project: TestProject) {
       GRAPHQL_MAX_COST: '400',
       RATE_LIMIT_REQUESTS: '100',
       RATE_LIMIT_WINDOW_SECONDS: '60',
-      UPLOAD_MAX_BYTES: String(40 * 1024 * 1024),
+      UPLOAD_MAX_BYTES: String(110 * 1024 * 1024),
       UPLOAD_PART_BYTES: String(5 * 1024 * 1024),
       UPLOAD_STALE_SECONDS: '3',
       SWEEP_INTERVAL_SECONDS: '1',

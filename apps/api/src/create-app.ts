@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 
+import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import {
   FastifyAdapter,
@@ -32,6 +33,8 @@ export async function createApiApp(env: Env): Promise<NestFastifyApplication> {
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
+  // Streaming multipart forms: parts are read as streams, never buffered.
+  await app.register(multipart);
   app.enableShutdownHooks();
   app.enableCors({
     origin: corsOrigins(env.CORS_ORIGINS),

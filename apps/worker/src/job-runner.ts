@@ -2,12 +2,18 @@ import { hostname } from 'node:os';
 
 import type { Logger } from 'pino';
 
-import type { JobKind, JobStatus, Prisma, PrismaClient } from '#libs/db';
+import type {
+  JobKind,
+  JobStatus,
+  Prisma,
+  PrismaClient,
+  PrismaTransaction,
+} from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import { publishJobEvent } from '#libs/jobs';
 import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
 
-import type { JobHandler } from './handlers/job-handler';
+import { JobHandler, StaleAttemptError } from './handlers/job-handler';
 
 /** Options for {@link JobRunner}. */
 export interface JobRunnerOptions {
@@ -75,6 +81,7 @@ export class JobRunner {
         job,
         attempt,
         signal: AbortSignal.any([this.shutdown.signal, delivery.signal]),
+        commit: (write) => this.commit(job.id, attempt, write),
         reportProgress: (progress, message, metrics) =>
           this.progress(job.id, attempt, progress, message, metrics),
       });
@@ -83,6 +90,11 @@ export class JobRunner {
       });
       log.info({ attempt }, 'Job succeeded');
     } catch (error) {
+      if (error instanceof StaleAttemptError) {
+        log.warn({ attempt }, 'Attempt superseded; its results were dropped');
+
+        return;
+      }
       // A ChorusError is the job's own fault (bad config, bad data): retrying
       // cannot help, so the job fails now. Anything else may be transient.
       const final =
@@ -133,6 +145,28 @@ export class JobRunner {
     });
   }
 
+  private async commit<T>(
+    jobId: string,
+    attempt: number,
+    write: (tx: PrismaTransaction) => Promise<T>,
+  ): Promise<T> {
+    return this.options.prisma.$transaction(
+      async (tx) => {
+        const owned = await tx.$queryRaw<unknown[]>`
+          SELECT 1 FROM "Job"
+          WHERE id = ${jobId}::uuid AND attempt = ${attempt}
+            AND status = 'RUNNING'
+          FOR UPDATE`;
+        if (owned.length === 0) {
+          throw new StaleAttemptError(jobId, attempt);
+        }
+
+        return write(tx);
+      },
+      { timeout: 60_000 },
+    );
+  }
+
   private async progress(
     jobId: string,
     attempt: number,
@@ -140,9 +174,9 @@ export class JobRunner {
     message?: string,
     metrics?: Record<string, number>,
   ) {
-    await this.options.prisma.$transaction(async (tx) => {
+    await this.commit(jobId, attempt, async (tx) => {
       const job = await tx.job.update({
-        where: { id: jobId, attempt, status: 'RUNNING' },
+        where: { id: jobId },
         data: { progress: Math.min(1, Math.max(0, progress)) },
       });
       await publishJobEvent(tx, {

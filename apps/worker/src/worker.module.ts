@@ -14,6 +14,7 @@ import { JobQueue } from '#libs/queue';
 import { ObjectStorage } from '#libs/storage';
 import { sweepStaleUploads } from '#libs/uploads';
 
+import { IngestHandler } from './handlers/ingest.handler';
 import { SweepUploadsHandler } from './handlers/sweep-uploads.handler';
 import { JobRunner } from './job-runner';
 
@@ -142,7 +143,10 @@ export class WorkerModule {
               logger,
               concurrency: env.WORKER_CONCURRENCY,
               capabilities: capability === 'gpu' ? ['gpu', 'cpu'] : ['cpu'],
-              handlers: [new SweepUploadsHandler({ env, prisma, storage })],
+              handlers: [
+                new IngestHandler({ prisma, storage, logger }),
+                new SweepUploadsHandler({ env, prisma, storage }),
+              ],
             }),
         },
         WorkerService,

@@ -50,7 +50,9 @@ export async function sweepStaleUploads(
       });
       let removedObjects = 0;
       for (const session of stale) {
-        await storage.abortMultipart(session.key, session.uploadId);
+        if (session.uploadId) {
+          await storage.abortMultipart(session.key, session.uploadId);
+        }
         if (await storage.stat(session.key)) {
           await storage.remove(session.key);
           removedObjects += 1;

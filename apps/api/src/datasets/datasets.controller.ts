@@ -18,6 +18,7 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
+import '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { ChorusError, ErrorCode } from '#libs/errors';
@@ -38,11 +39,20 @@ export class DatasetsController {
   @ApiOperation({
     summary: 'Upload a dataset file by streaming the request body.',
     description:
-      'Send the file as the raw body (any content type except JSON, for example text/csv or application/octet-stream). The body is streamed into object storage; the sha256 is computed on the way.',
+      'Send the file as the raw body (any content type except JSON, for example text/csv or application/octet-stream) or as multipart/form-data with the file last. The body is streamed into object storage and the sha256 computed on the way; the dataset is then validated and sharded by an ingest job.',
   })
-  @ApiConsumes('application/octet-stream', 'text/csv')
+  @ApiConsumes('application/octet-stream', 'text/csv', 'multipart/form-data')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiQuery({ name: 'name', required: true })
+  @ApiQuery({ name: 'trainRatio', required: false, example: 0.8 })
+  @ApiQuery({ name: 'validationRatio', required: false, example: 0.1 })
+  @ApiQuery({ name: 'testRatio', required: false, example: 0.1 })
+  @ApiQuery({ name: 'seed', required: false, example: 0 })
+  @ApiQuery({
+    name: 'stratifyBy',
+    required: false,
+    description: 'Keep the class balance of this column in every split.',
+  })
   @ApiQuery({
     name: 'sha256',
     required: false,
@@ -51,21 +61,48 @@ export class DatasetsController {
   async upload(
     @CurrentPrincipal() principal: Principal,
     @Req() request: FastifyRequest,
-    @Query('name') name: unknown,
-    @Query('sha256') sha256: unknown,
+    @Query() query: Record<string, string | undefined>,
   ) {
+    const split = splitFromQuery(query);
+    if (request.isMultipart()) {
+      // The file must be the last part; fields before it (name, sha256)
+      // count like query parameters.
+      const file = await request.file({
+        limits: { fileSize: Number.MAX_SAFE_INTEGER, files: 1 },
+      });
+      if (!file) {
+        throw ChorusError.badInput(
+          'file',
+          'The multipart form has no file part; send the file in a part named "file".',
+        );
+      }
+      const field = (key: string) => {
+        const value = file.fields[key];
+
+        return value && 'value' in value ? String(value.value) : undefined;
+      };
+
+      return this.datasets.upload(principal, {
+        name: query.name ?? field('name') ?? file.filename,
+        sha256: query.sha256 ?? field('sha256'),
+        split,
+        body: file.file,
+        contentType: file.mimetype,
+      });
+    }
     if (!(request.body instanceof Readable)) {
       throw new ChorusError(
         ErrorCode.BadUserInput,
-        'Send the file as the raw request body with a non-JSON Content-Type such as text/csv or application/octet-stream.',
+        'Send the file as the raw request body with a non-JSON Content-Type such as text/csv or application/octet-stream, or as multipart/form-data.',
         { field: 'Content-Type' },
       );
     }
     const length = Number(request.headers['content-length']);
 
     return this.datasets.upload(principal, {
-      name,
-      sha256,
+      name: query.name,
+      sha256: query.sha256,
+      split,
       body: request.body,
       contentType: request.headers['content-type'],
       contentLength: Number.isFinite(length) ? length : undefined,
@@ -102,4 +139,22 @@ export class DatasetsController {
 
     return reply.send(stream);
   }
+}
+
+/** Split ratios from query parameters; undefined when none is given. */
+function splitFromQuery(query: Record<string, string | undefined>) {
+  const keys = ['trainRatio', 'validationRatio', 'testRatio', 'seed'];
+  if (!keys.some((key) => query[key] !== undefined) && !query.stratifyBy) {
+    return undefined;
+  }
+  const number = (key: string) =>
+    query[key] === undefined ? undefined : Number(query[key]);
+
+  return {
+    train: number('trainRatio'),
+    validation: number('validationRatio'),
+    test: number('testRatio'),
+    seed: number('seed'),
+    stratifyBy: query.stratifyBy,
+  };
 }

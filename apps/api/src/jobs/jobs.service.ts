@@ -5,6 +5,7 @@ import {
   JobKind,
   Prisma,
   PrismaClient,
+  PrismaTransaction,
   sqlExecutor,
 } from '#libs/db';
 import { ChorusError } from '#libs/errors';
@@ -20,6 +21,8 @@ export interface SubmitJobOptions {
   projectId: string;
   kind: JobKind;
   config: Prisma.InputJsonValue;
+  /** Datasets the job reads; they cannot be deleted while it is live. */
+  datasetIds?: string[];
   capability?: JobCapability;
   priority?: number;
 }
@@ -38,44 +41,49 @@ export class JobsService {
    * The Job row, its queue entry and its QUEUED event commit together or
    * not at all: no job without a row, no row that no worker will ever see.
    */
-  async submit(options: SubmitJobOptions) {
-    const capability = options.capability ?? 'CPU';
-    const job = await this.prisma.$transaction(async (tx) => {
-      const row = await tx.job.create({
-        data: {
-          projectId: options.projectId,
-          kind: options.kind,
-          config: options.config,
-          capability,
-          priority: options.priority ?? 0,
-        },
-      });
-      await this.queue.enqueue(
-        { jobId: row.id, projectId: row.projectId, kind: row.kind },
-        {
-          capability: capability === 'GPU' ? 'gpu' : 'cpu',
-          priority: row.priority,
-          tx: sqlExecutor(tx),
-        },
-      );
-      await publishJobEvent(tx, {
-        projectId: row.projectId,
-        jobId: row.id,
-        kind: row.kind,
-        status: row.status,
-        progress: 0,
-        message: 'queued',
-        at: new Date().toISOString(),
-      });
-
-      return row;
-    });
+  async submit(options: SubmitJobOptions, tx?: PrismaTransaction) {
+    const job = tx
+      ? await this.record(options, tx)
+      : await this.prisma.$transaction((inner) => this.record(options, inner));
     this.logger.log(
       { projectId: job.projectId, jobId: job.id, kind: job.kind },
       'Job queued',
     );
 
     return job;
+  }
+
+  private async record(options: SubmitJobOptions, tx: PrismaTransaction) {
+    const capability = options.capability ?? 'CPU';
+    const row = await tx.job.create({
+      data: {
+        projectId: options.projectId,
+        kind: options.kind,
+        config: options.config,
+        datasetIds: options.datasetIds ?? [],
+        capability,
+        priority: options.priority ?? 0,
+      },
+    });
+    await this.queue.enqueue(
+      { jobId: row.id, projectId: row.projectId, kind: row.kind },
+      {
+        capability: capability === 'GPU' ? 'gpu' : 'cpu',
+        priority: row.priority,
+        tx: sqlExecutor(tx),
+      },
+    );
+    await publishJobEvent(tx, {
+      projectId: row.projectId,
+      jobId: row.id,
+      kind: row.kind,
+      status: row.status,
+      progress: 0,
+      message: 'queued',
+      at: new Date().toISOString(),
+    });
+
+    return row;
   }
 
   async find(principal: Principal, id: string) {

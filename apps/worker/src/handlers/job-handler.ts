@@ -1,4 +1,4 @@
-import type { Job, JobKind } from '#libs/db';
+import type { Job, JobKind, PrismaTransaction } from '#libs/db';
 
 /** What a handler gets besides the Job row. */
 export interface JobContext {
@@ -7,6 +7,11 @@ export interface JobContext {
   attempt: number;
   /** Aborted when the job is cancelled or the worker shuts down. */
   signal: AbortSignal;
+  /**
+   * Runs writes in a transaction that first checks this attempt still owns
+   * the job; a stale attempt gets StaleAttemptError and writes nothing.
+   */
+  commit<T>(write: (tx: PrismaTransaction) => Promise<T>): Promise<T>;
   /** Records progress (0 to 1) and tells subscribers. */
   reportProgress(
     progress: number,
@@ -22,4 +27,12 @@ export type JobOutcome = { result?: Record<string, unknown> };
 export interface JobHandler {
   readonly kind: JobKind;
   run(context: JobContext): Promise<JobOutcome>;
+}
+
+/** Thrown to an attempt that the queue has replaced by a newer one. */
+export class StaleAttemptError extends Error {
+  constructor(jobId: string, attempt: number) {
+    super(`Attempt ${attempt} of job ${jobId} is no longer current.`);
+    this.name = 'StaleAttemptError';
+  }
 }
