@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 
 import { newProject } from './support/client';
-import { freePort, PlatformProcess, waitForReady } from './support/processes';
+import { freePort, PlatformProcess, waitForReady } from '#libs/embedded';
 
 async function until<T>(
   probe: () => Promise<T | undefined>,

@@ -7,9 +7,13 @@ import { Client } from 'pg';
 import type { TestProject } from 'vitest/node';
 
 import { applyMigrations } from '#libs/db';
-import { startEmbeddedPostgres, startEmbeddedS3 } from '#libs/embedded';
-
-import { freePort, PlatformProcess, waitForReady } from './processes';
+import {
+  freePort,
+  PlatformProcess,
+  startEmbeddedPostgres,
+  startEmbeddedS3,
+  waitForReady,
+} from '#libs/embedded';
 
 /**
  * Starts what the end-to-end tests drive: a real Postgres (embedded, or a

@@ -1,2 +1,3 @@
 export * from './embedded-postgres';
 export * from './embedded-s3';
+export * from './platform-process';

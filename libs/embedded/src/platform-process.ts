@@ -2,9 +2,23 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
-const DIST = path.resolve(__dirname, '..', '..', 'dist', 'apps');
+/** dist/apps, from this file in the sources or in dist. */
+function appsDir(): string {
+  let dir = __dirname;
+  while (!dir.endsWith(path.join('libs', 'embedded', 'src'))) {
+    dir = path.dirname(dir);
+  }
+  const root = path.resolve(dir, '..', '..', '..');
 
-/** The built API or worker running as its own process, as in production. */
+  return path.basename(root) === 'dist'
+    ? path.join(root, 'apps')
+    : path.join(root, 'dist', 'apps');
+}
+
+/**
+ * The built API or worker running as its own process, as in production; for
+ * tests and benchmarks (run `npm run build` first).
+ */
 export class PlatformProcess {
   private child?: ChildProcess;
   readonly output: string[] = [];
@@ -17,7 +31,7 @@ export class PlatformProcess {
   start(): void {
     const child = spawn(
       process.execPath,
-      [path.join(DIST, this.app, 'src', 'main.js')],
+      [path.join(appsDir(), this.app, 'src', 'main.js')],
       { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const keep = (chunk: Buffer) => {
