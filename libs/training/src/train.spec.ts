@@ -1,0 +1,49 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { selectBackend } from './backend';
+import type { TaskOptions } from './spec';
+import { FEATURES, tabularDataset } from './testing/synthetic';
+import { train } from './train';
+
+const TASKS: TaskOptions[] = [
+  { name: 'price', kind: 'regression', target: 'price' },
+  { name: 'buys', kind: 'binary', target: 'buys' },
+  { name: 'segment', kind: 'multiclass', target: 'segment' },
+  { name: 'tags', kind: 'multilabel', target: ['tagA', 'tagB'] },
+];
+
+describe('train', () => {
+  beforeAll(async () => {
+    await selectBackend({ prefer: ['wasm', 'cpu'] });
+  });
+
+  it('learns each head kind on a known function', async () => {
+    const data = tabularDataset(1200, 1);
+    const validation = tabularDataset(400, 2);
+    const result = await train({
+      spec: {
+        features: FEATURES,
+        backbone: { kind: 'mlp', widths: [32, 32] },
+        tasks: TASKS,
+      },
+      data: {
+        schema: data.schema,
+        train: data.batches,
+        validation: validation.batches,
+      },
+      epochs: 8,
+      batchSize: 32,
+      optimizer: { kind: 'adam', learningRate: 0.01 },
+    });
+    const last = result.history.epochs.at(-1)!.validation;
+    result.model.dispose();
+
+    expect(result.status).toBe('completed');
+    expect(result.backend).toBe('wasm');
+    expect(last.price.r2).toBeGreaterThan(0.95);
+    expect(last.buys.accuracy).toBeGreaterThan(0.93);
+    expect(last.buys.auc).toBeGreaterThan(0.98);
+    expect(last.segment.accuracy).toBeGreaterThan(0.85);
+    expect(last.tags.microF1).toBeGreaterThan(0.93);
+  });
+});
