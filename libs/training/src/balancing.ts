@@ -80,10 +80,8 @@ export class LossBalancer {
     );
     this.initialLosses = tasks.map(() => 0);
     if (this.strategy === 'uncertainty') {
-      this.logVariances = tf.variable(
-        tf.zeros([tasks.length]),
-        true,
-        undefined,
+      this.logVariances = tf.tidy(() =>
+        tf.variable(tf.zeros([tasks.length]), true),
       );
       this.variables.push(this.logVariances);
     }
@@ -211,7 +209,8 @@ export class LossBalancer {
     this.initialLosses = [...state.initialLosses];
     this.epochLosses = state.epochLosses.map((losses) => [...losses]);
     if (this.logVariances) {
-      this.logVariances.assign(tf.tensor1d(state.logVariances));
+      const values = state.logVariances;
+      tf.tidy(() => this.logVariances!.assign(tf.tensor1d(values)));
     }
   }
 

@@ -47,7 +47,7 @@ export class Optimizer {
     const slotCount = options.kind === 'sgd' ? 1 : 2;
     this.slots = variables.map(({ variable }) =>
       Array.from({ length: slotCount }, () =>
-        tf.variable(tf.zerosLike(variable), false),
+        tf.tidy(() => tf.variable(tf.zerosLike(variable), false)),
       ),
     );
   }

@@ -13,7 +13,12 @@ import { TrainingConfigError } from './errors';
 import { evaluate } from './evaluate';
 import type { BestEpoch, EpochRecord, TrainingHistory } from './history';
 import { monitorValue } from './monitor';
-import { buildModel, inputTensors, type ModelPlan } from './model';
+import {
+  buildModel,
+  inputTensors,
+  type BuiltModel,
+  type ModelPlan,
+} from './model';
 import { learningRateAt, Optimizer } from './optimizer';
 import { planModel } from './plan';
 import { encodeRows } from './preprocessing';
@@ -327,7 +332,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } catch (error) {
     optimizer.dispose();
     balancer.dispose();
-    built.training.dispose();
+    disposeModel(built);
     throw error;
   }
   optimizer.dispose();
@@ -348,12 +353,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       plan,
       training: built.training,
       inference: built.inference,
-      dispose: () => built.training.dispose(),
+      dispose: () => disposeModel(built),
     },
     history,
     best,
     checkpoint,
   };
+}
+
+/** Both views share layers; each holds a reference, so release both. */
+function disposeModel(built: BuiltModel): void {
+  built.training.dispose();
 }
 
 function byTask(plan: ModelPlan, values: number[]): Record<string, number> {
