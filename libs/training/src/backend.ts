@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
 /** A backend name tfjs knows: tensorflow (native), wasm or cpu. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -63,6 +65,8 @@ export async function selectBackend(
         );
         setWasmPaths(path.dirname(wasmFile) + path.sep);
         if (await tf.setBackend('wasm')) {
+          registerWasmTrainingKernels();
+
           return { backend, skipped };
         }
         skipped.push({ backend, reason: 'the wasm backend did not start.' });

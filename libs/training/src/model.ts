@@ -117,31 +117,29 @@ export function buildModel(plan: ModelPlan, random: Random): BuiltModel {
     parts.push(input);
   }
   for (const embedding of layout.embeddings) {
+    // A one-hot input times a bias-free dense kernel is an embedding lookup;
+    // tfjs' Embedding layer has no gradient kernel on the wasm backend.
     const input = tf.input({
-      shape: [1],
+      shape: [embedding.size],
       name: embedding.inputName,
-      dtype: 'int32',
     });
     inputs.push(input);
     const feature = plan.features.find(
       (f) => f.kind === 'categorical' && f.column === embedding.column,
     );
-    const vectors = tf.layers
-      .embedding({
-        inputDim: embedding.size,
-        outputDim: feature?.kind === 'categorical' ? feature.embeddingDim : 8,
-        embeddingsInitializer: tf.initializers.randomUniform({
-          minval: -0.05,
-          maxval: 0.05,
-          seed: random.seed(),
-        }),
-        name: `backbone/embed/${embedding.column}`,
-      })
-      .apply(input) as Symbolic;
     parts.push(
       tf.layers
-        .flatten({ name: `backbone/embed/${embedding.column}/flat` })
-        .apply(vectors) as Symbolic,
+        .dense({
+          units: feature?.kind === 'categorical' ? feature.embeddingDim : 8,
+          useBias: false,
+          kernelInitializer: tf.initializers.randomUniform({
+            minval: -0.05,
+            maxval: 0.05,
+            seed: random.seed(),
+          }),
+          name: `backbone/embed/${embedding.column}`,
+        })
+        .apply(input) as Symbolic,
     );
   }
   if (layout.image) {
@@ -366,8 +364,15 @@ export function inputTensors(
       tf.tensor2d(features.tabular, [features.size, layout.tabularWidth]),
     );
   }
-  features.embeddings.forEach((codes) =>
-    tensors.push(tf.tensor2d(codes, [features.size, 1], 'int32')),
+  features.embeddings.forEach((codes, i) =>
+    tensors.push(
+      tf.tidy(() =>
+        tf.cast(
+          tf.oneHot(tf.tensor1d(codes, 'int32'), layout.embeddings[i].size),
+          'float32',
+        ),
+      ),
+    ),
   );
   if (features.image && layout.image) {
     const { height, width, channels } = layout.image;

@@ -38,7 +38,11 @@ export type FeaturePlan =
 export interface InputLayout {
   /** Width of the dense `input/tabular` input; 0 when there is none. */
   tabularWidth: number;
-  /** Embedding features, each with its own int32 input. */
+  /**
+   * Embedding features, each with its own input: the one-hot of the value's
+   * index (`size` = vocabulary length + 1, the last slot for unknown or
+   * missing), multiplied in the model by the embedding kernel.
+   */
   embeddings: { column: string; inputName: string; size: number }[];
   /** The image feature, at most one. */
   image?: { column: string; height: number; width: number; channels: number };

@@ -124,3 +124,56 @@ export function tabularDataset(rows: number, seed: number): SyntheticDataset {
 }
 
 export const FEATURES = ['x1', 'x2', 'x3', 'colour'];
+
+/**
+ * 8x8 grayscale images holding one bright 3-pixel bar: `vertical` says its
+ * orientation (binary), `half` says whether it lies in the left or right
+ * half (multiclass over left, right).
+ */
+export function barImages(rows: number, seed: number): SyntheticDataset {
+  const random = new Random(seed);
+  const size = 8;
+  const image = new Uint8Array(rows * size * size);
+  const vertical = new Float32Array(rows);
+  const half = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const isVertical = random.next() < 0.5;
+    const x = random.int(size - 2);
+    const y = random.int(size - 2);
+    for (let k = 0; k < 3; k++) {
+      const px = isVertical ? x : x + k;
+      const py = isVertical ? y + k : y;
+      image[i * size * size + py * size + px] = 200 + random.int(56);
+    }
+    vertical[i] = isVertical ? 1 : 0;
+    half[i] = x + (isVertical ? 0 : 1) < size / 2 ? 0 : 1;
+  }
+  const dataset = datasetFrom(
+    { vertical, half },
+    { vertical: 'boolean', half: 'categorical' },
+    { half: ['left', 'right'] },
+  );
+  dataset.schema.columns.unshift({
+    name: 'image',
+    type: 'image',
+    statistics: { count: rows, missing: 0 },
+    image: { height: size, width: size, channels: 1 },
+  });
+  dataset.columns.image = image;
+  const pixels = size * size;
+  dataset.batches = async function* () {
+    for (let start = 0; start < rows; start += 64) {
+      const end = Math.min(start + 64, rows);
+      yield {
+        rowCount: end - start,
+        columns: {
+          image: image.slice(start * pixels, end * pixels),
+          vertical: vertical.slice(start, end),
+          half: half.slice(start, end),
+        },
+      };
+    }
+  };
+
+  return dataset;
+}
