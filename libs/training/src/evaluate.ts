@@ -9,6 +9,7 @@ import { Random } from './random';
 import { encodeLabels, type TaskPlan } from './tasks';
 
 export interface EvaluationResult {
+  /** Per task, for tasks whose labels some validation stream carries. */
   metrics: Record<string, TaskMetrics>;
   combinedScore: number;
 }
@@ -40,14 +41,14 @@ export async function evaluate(options: {
 }): Promise<EvaluationResult | undefined> {
   const { plan, model, sources, taskSources } = options;
   const accumulators = plan.tasks.map((task) => new MetricAccumulator(task));
-  let evaluated = false;
+  const covered = plan.tasks.map(() => false);
   for (let s = 0; s < sources.length; s++) {
     const stream = sources[s].validation;
     if (!stream) {
       continue;
     }
-    evaluated = true;
     const tasks = plan.tasks.map((_, t) => t).filter((t) => taskSources[t][s]);
+    tasks.forEach((t) => (covered[t] = true));
     const batches = rowBatches(
       openStream(stream, `data[${s}].validation`),
       { batchSize: options.batchSize, shuffleBuffer: 0, prefetch: 2 },
@@ -85,12 +86,15 @@ export async function evaluate(options: {
       tf.dispose([...inputs, ...outputs]);
     }
   }
-  if (!evaluated) {
+  if (!covered.some(Boolean)) {
     return undefined;
   }
   const metrics: Record<string, TaskMetrics> = {};
   const primaries: number[] = [];
   plan.tasks.forEach((task, t) => {
+    if (!covered[t]) {
+      return;
+    }
     metrics[task.name] = accumulators[t].compute();
     const primary = metrics[task.name][PRIMARY_METRIC[task.kind]];
     if (primary !== undefined && Number.isFinite(primary)) {

@@ -149,13 +149,13 @@ export function buildModel(plan: ModelPlan, random: Random): BuiltModel {
       name: 'input/image',
     });
     inputs.push(input);
-    if (backbone.kind !== 'cnn') {
-      throw new TrainingConfigError(
-        'spec.backbone.kind',
-        'an image input needs the "cnn" backbone.',
-      );
-    }
-    parts.unshift(convolutions(input, backbone, init));
+    parts.unshift(
+      backbone.kind === 'cnn'
+        ? convolutions(input, backbone, init)
+        : (tf.layers
+            .flatten({ name: 'backbone/flatten' })
+            .apply(input) as Symbolic),
+    );
   }
 
   let x =
