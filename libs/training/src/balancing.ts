@@ -90,11 +90,11 @@ export class LossBalancer {
   /** The weights the last (or next) step used, one per task. */
   effectiveWeights(): number[] {
     if (this.logVariances) {
-      return Array.from(
-        tf
-          .tidy(() => tf.exp(tf.neg(this.logVariances!)))
-          .dataSync() as Float32Array,
-      ).map(Number);
+      const weights = tf.tidy(() => tf.exp(tf.neg(this.logVariances!)));
+      const values = Array.from(weights.dataSync());
+      weights.dispose();
+
+      return values;
     }
 
     return [...this.weights];

@@ -67,7 +67,9 @@ export async function evaluate(options: {
       for (const t of tasks) {
         const task = plan.tasks[t];
         const labels = encodeLabels(task, rows);
-        const [predictions, loss, count] = tf.tidy(() => {
+        // Typed arrays are read outside tidy: tidy walks whatever its
+        // callback returns, element by element.
+        const tensors = tf.tidy(() => {
           const y = tf.tensor2d(labels.values, [rows.length, task.units]);
           const mask = tf.tensor2d(labels.mask, [
             rows.length,
@@ -75,13 +77,15 @@ export async function evaluate(options: {
           ]);
 
           return [
-            activate(task, outputs[t]).dataSync(),
-            taskLoss(task, outputs[t], y, mask).dataSync()[0],
-            tf.sum(mask).dataSync()[0],
-          ] as const;
+            activate(task, outputs[t]),
+            taskLoss(task, outputs[t], y, mask),
+            tf.sum(mask),
+          ];
         });
+        const [predictions, loss, count] = tensors.map((x) => x.dataSync());
+        tf.dispose(tensors);
         accumulators[t].add(predictions, labels.values, labels.mask);
-        accumulators[t].addLoss(loss, count);
+        accumulators[t].addLoss(loss[0], count[0]);
       }
       tf.dispose([...inputs, ...outputs]);
     }

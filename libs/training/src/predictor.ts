@@ -71,14 +71,14 @@ export class Predictor {
         errors,
       };
     }
-    const outputs = tf.tidy(() => {
+    const tensors = tf.tidy(() => {
       const inputs = inputTensors(this.manifest.layout, features);
       const result = this.model.predict(inputs, { batchSize: 256 });
 
-      return (Array.isArray(result) ? result : [result]).map(
-        (t) => t.dataSync() as Float32Array,
-      );
+      return Array.isArray(result) ? result : [result];
     });
+    const outputs = tensors.map((t) => t.dataSync() as Float32Array);
+    tf.dispose(tensors);
     this.manifest.tasks.forEach((task, t) => {
       if (task.kind === 'regression') {
         outputs[t] = outputs[t].map(

@@ -107,29 +107,32 @@ describe('checkpoint and resume', () => {
     });
   });
 
-  it('keeps tf.memory().numTensors flat over 50 epochs', async () => {
-    const small = tabularDataset(64, 9);
-    const before = tf.memory().numTensors;
-    const counts: number[] = [];
-    const result = await train(
-      options({
-        data: {
-          schema: small.schema,
-          train: small.batches,
-          validation: small.batches,
-        },
-        epochs: 50,
-        recordSteps: false,
-        balancing: { strategy: 'pcgrad' },
-        onEpoch: () => {
-          counts.push(tf.memory().numTensors);
-        },
-      }),
-    );
-    result.model.dispose();
+  it.each(['pcgrad', 'uncertainty'] as const)(
+    'keeps tf.memory().numTensors flat over 50 epochs (%s)',
+    async (strategy) => {
+      const small = tabularDataset(64, 9);
+      const before = tf.memory().numTensors;
+      const counts: number[] = [];
+      const result = await train(
+        options({
+          data: {
+            schema: small.schema,
+            train: small.batches,
+            validation: small.batches,
+          },
+          epochs: 50,
+          recordSteps: false,
+          balancing: { strategy },
+          onEpoch: () => {
+            counts.push(tf.memory().numTensors);
+          },
+        }),
+      );
+      result.model.dispose();
 
-    expect(counts).toHaveLength(50);
-    expect(counts[49]).toBe(counts[1]);
-    expect(tf.memory().numTensors).toBe(before);
-  });
+      expect(counts).toHaveLength(50);
+      expect(counts[49]).toBe(counts[1]);
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 });

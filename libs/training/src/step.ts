@@ -57,9 +57,9 @@ export function trainStep(
   }
   const taskWeights = balancer.effectiveWeights();
   const forward = (task?: number) => {
-    const outputs = model.training.apply(batch.inputs, {
-      training: true,
-    }) as tf.Tensor[];
+    const raw = model.training.apply(batch.inputs, { training: true }) as
+      tf.Tensor | tf.Tensor[];
+    const outputs = Array.isArray(raw) ? raw : [raw];
     const losses = plan.tasks.map((t, i) =>
       task === undefined || task === i
         ? taskLoss(t, outputs[i], batch.labels[i], batch.masks[i])

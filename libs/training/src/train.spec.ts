@@ -46,4 +46,27 @@ describe('train', () => {
     expect(last.segment.accuracy).toBeGreaterThan(0.85);
     expect(last.tags.microF1).toBeGreaterThan(0.93);
   });
+
+  it('trains a single-task model (one output)', async () => {
+    const data = tabularDataset(300, 3);
+    const result = await train({
+      spec: {
+        features: ['x1', 'x2', 'x3'],
+        backbone: { kind: 'mlp', widths: [8] },
+        tasks: [{ name: 'buys', kind: 'binary', target: 'buys' }],
+      },
+      data: {
+        schema: data.schema,
+        train: data.batches,
+        validation: data.batches,
+      },
+      epochs: 5,
+      optimizer: { kind: 'adam', learningRate: 0.02 },
+    });
+    result.model.dispose();
+
+    expect(
+      result.history.epochs.at(-1)!.validation.buys.accuracy,
+    ).toBeGreaterThan(0.9);
+  });
 });
