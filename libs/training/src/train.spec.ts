@@ -69,4 +69,28 @@ describe('train', () => {
       result.history.epochs.at(-1)!.validation.buys.accuracy,
     ).toBeGreaterThan(0.9);
   });
+
+  it('is reproducible from its seed', async () => {
+    const data = tabularDataset(200, 4);
+    const run = async (seed: number) => {
+      const result = await train({
+        spec: {
+          features: FEATURES,
+          backbone: { kind: 'mlp', widths: [8], dropout: 0.3 },
+          tasks: [TASKS[0], TASKS[2]],
+        },
+        data: { schema: data.schema, train: data.batches },
+        epochs: 2,
+        seed,
+        augmentation: { tabular: { noise: 0.1, mixup: 0.2 } },
+      });
+      result.model.dispose();
+
+      return result.history.steps.map((s) => s.loss);
+    };
+    const first = await run(7);
+
+    expect(await run(7)).toEqual(first);
+    expect(await run(8)).not.toEqual(first);
+  });
 });
