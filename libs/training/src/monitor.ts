@@ -44,3 +44,37 @@ export function monitorValue(
 
   return { value, higherIsBetter: !LOWER_IS_BETTER.has(metric) };
 }
+
+const METRICS: Record<string, string[]> = {
+  regression: ['loss', 'rmse', 'mae', 'r2'],
+  binary: ['loss', 'accuracy', 'f1', 'auc'],
+  multiclass: ['loss', 'accuracy', 'macroF1'],
+  multilabel: ['loss', 'microF1', 'macroF1'],
+};
+
+/** Checks an early-stopping monitor before training starts. */
+export function validateMonitor(
+  monitor: string | undefined,
+  plan: ModelPlan,
+): void {
+  if (monitor === undefined || monitor === 'combined' || monitor === 'loss') {
+    return;
+  }
+  const [name, metric] = monitor.split('.');
+  const task = plan.tasks.find((t) => t.name === name);
+  const valid = task
+    ? [
+        ...METRICS[task.kind],
+        ...(task.kind === 'multiclass' ? [`top${task.topK}`] : []),
+      ]
+    : [];
+  if (!task || !valid.includes(metric)) {
+    throw new TrainingConfigError(
+      'earlyStopping.monitor',
+      task
+        ? `task "${name}" has no metric "${metric}"; use one of ${valid.join(', ')}.`
+        : `use combined, loss or <task>.<metric> with one of the tasks ` +
+            `${plan.tasks.map((t) => t.name).join(', ')}.`,
+    );
+  }
+}

@@ -143,6 +143,12 @@ export function validateTrainOptions(
       'use proportional, temperature or round-robin.',
     );
   }
+  for (const key of ['shuffleBuffer', 'prefetch', 'seed'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+      throw new TrainingConfigError(key, 'use a whole number, 0 or more.');
+    }
+  }
   const patience = options.earlyStopping?.patience;
   if (patience !== undefined && !positiveInteger(patience)) {
     throw new TrainingConfigError(

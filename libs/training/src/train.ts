@@ -12,7 +12,7 @@ import { epochBatches } from './data';
 import { TrainingConfigError } from './errors';
 import { evaluate } from './evaluate';
 import type { BestEpoch, EpochRecord, TrainingHistory } from './history';
-import { monitorValue } from './monitor';
+import { monitorValue, validateMonitor } from './monitor';
 import {
   buildModel,
   inputTensors,
@@ -57,6 +57,7 @@ export interface TrainResult {
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const sources = validateTrainOptions(options);
   const { plan, taskSources } = planModel(options.spec, sources);
+  validateMonitor(options.earlyStopping?.monitor, plan);
   const batchSize = options.batchSize ?? 32;
   const random = new Random(options.seed ?? 1);
   const built = buildModel(plan, random);
