@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
+import { exportArtifact } from './artifact';
 import { augment } from './augmentation';
 import { selectBackend } from './backend';
+import { Predictor } from './predictor';
 import { inputLayout, type FeaturePlan } from './preprocessing';
 import { Random } from './random';
 import { barImages } from './testing/synthetic';
@@ -38,8 +40,20 @@ describe('images', () => {
       augmentation: { image: { brightness: 0.1, contrast: 0.1 } },
     });
     const last = result.history.epochs.at(-1)!.validation;
+    const image = data.columns.image as Uint8Array;
+    const rows = [0, 1, 2].map((i) => ({
+      image: Array.from(image.subarray(i * 64, (i + 1) * 64)),
+    }));
+    const loaded = await Predictor.fromArtifact(
+      await exportArtifact(result.model),
+    );
+    const direct = Predictor.fromTrained(result.model).predict(rows);
+    const reloaded = loaded.predict(rows);
+    loaded.dispose();
     result.model.dispose();
 
+    expect(reloaded).toEqual(direct);
+    expect(direct.errors).toEqual([]);
     expect(last.vertical.accuracy).toBeGreaterThan(0.9);
     expect(last.half.accuracy).toBeGreaterThan(0.85);
   });
