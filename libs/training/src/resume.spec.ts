@@ -72,7 +72,14 @@ describe('checkpoint and resume', () => {
       manifest: JSON.parse(JSON.stringify(checkpoint.manifest)),
       data: new Uint8Array(checkpoint.data),
     };
-    const resumed = await train(options({ resumeFrom: stored }));
+    // The spec may come back from storage with its keys in another order.
+    const reordered = options({ resumeFrom: stored });
+    reordered.spec = {
+      tasks: reordered.spec.tasks,
+      backbone: reordered.spec.backbone,
+      features: reordered.spec.features,
+    };
+    const resumed = await train(reordered);
 
     expect(stopped.status).toBe('cancelled');
     expect(checkpoint.manifest.epoch).toBe(2);

@@ -4,6 +4,7 @@ import { augment } from './augmentation';
 import { LossBalancer } from './balancing';
 import {
   assignTensors,
+  canonicalJson,
   readCheckpointTensors,
   writeCheckpoint,
   type Checkpoint,
@@ -93,7 +94,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     clipNorm: options.clipNorm,
     clipValue: options.clipValue,
   };
-  const specJson = JSON.stringify(options.spec);
+  const specJson = canonicalJson(options.spec);
   const weightEntries = () =>
     weights.map((w) => ({
       name: `weight/${w.originalName}`,
