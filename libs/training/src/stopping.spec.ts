@@ -72,6 +72,42 @@ describe('stopping', () => {
     expect(result.checkpoint).toBeNull();
   });
 
+  it('clips the global gradient norm of a step', async () => {
+    const weightsAfter = async (steps: number) => {
+      const controller = new AbortController();
+      if (steps === 0) {
+        controller.abort();
+      }
+      const result = await train(
+        options({
+          optimizer: { kind: 'sgd', learningRate: 1, momentum: 0 },
+          clipNorm: 0.001,
+          signal: controller.signal,
+          onBatch: ({ step }) => {
+            if (step + 1 === steps) {
+              controller.abort();
+            }
+          },
+        }),
+      );
+      const values = result.model.training.weights.flatMap((w) =>
+        Array.from(w.read().dataSync()),
+      );
+      result.model.dispose();
+
+      return values;
+    };
+    const before = await weightsAfter(0);
+    const after = await weightsAfter(1);
+    const moved = Math.sqrt(
+      before.reduce((sum, v, i) => sum + (v - after[i]) ** 2, 0),
+    );
+
+    // With learning rate 1 and no momentum the update is the clipped gradient.
+    expect(moved).toBeGreaterThan(0.0009);
+    expect(moved).toBeLessThanOrEqual(0.001 + 1e-6);
+  });
+
   it('stops early when the monitored metric stops improving', async () => {
     const validation = tabularDataset(64, 12);
     const result = await train(
