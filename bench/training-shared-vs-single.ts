@@ -6,9 +6,12 @@
  *
  * Run: npx tsc -p tsconfig.build.json &&
  *      node dist/bench/training-shared-vs-single.js
+ * Optional: BALANCING (a loss-balancing strategy, default equal), EPOCHS
+ * (default 12).
  */
 import {
   selectBackend,
+  type BalancingStrategy,
   train,
   type TaskOptions,
   type TrainOptions,
@@ -22,6 +25,8 @@ const TASKS: TaskOptions[] = [
   { name: 'tier', kind: 'multiclass', target: 'tier' },
   { name: 'tags', kind: 'multilabel', target: ['tagA', 'tagB'] },
 ];
+const EPOCHS = Number(process.env.EPOCHS ?? 12);
+const BALANCING = (process.env.BALANCING ?? 'equal') as BalancingStrategy;
 const METRIC: Record<string, string> = {
   value: 'r2',
   churn: 'accuracy',
@@ -43,10 +48,11 @@ async function run(tasks: TaskOptions[]) {
       train: data.batches,
       validation: validation.batches,
     },
-    epochs: 12,
+    epochs: EPOCHS,
     batchSize: 128,
     optimizer: { kind: 'adam', learningRate: 0.003 },
     schedule: { kind: 'cosine', warmupSteps: 50 },
+    balancing: { strategy: BALANCING },
     recordSteps: false,
   };
   const { result, seconds } = await timed(() => train(options));
@@ -74,6 +80,8 @@ async function main() {
     JSON.stringify(
       {
         backend,
+        balancing: BALANCING,
+        epochs: EPOCHS,
         sharedSeconds: Number(shared.seconds.toFixed(1)),
         singleSecondsTotal: Number(single.seconds.toFixed(1)),
         wallTimeRatio: Number((shared.seconds / single.seconds).toFixed(3)),
