@@ -21,6 +21,10 @@ import { RestErrorFilter } from './http/error.filter';
 import { loggerOptions } from './http/logger.options';
 import { JobsResolver } from './jobs/jobs.resolver';
 import { JobsService } from './jobs/jobs.service';
+import { ModelsController } from './models/models.controller';
+import { JobMetricsResolver, ModelsResolver } from './models/models.resolver';
+import { ModelsService } from './models/models.service';
+import { PredictorCache } from './models/predictor-cache';
 import { ProjectsResolver } from './projects/projects.resolver';
 import { ProjectsService } from './projects/projects.service';
 import { ApiKeyThrottlerGuard } from './rate-limit/api-key-throttler.guard';
@@ -61,7 +65,7 @@ export class AppModule {
           useFactory: graphqlOptions,
         }),
       ],
-      controllers: [HealthController, DatasetsController],
+      controllers: [HealthController, DatasetsController, ModelsController],
       providers: [
         // Guards run in this order: who is calling, then how often.
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -70,8 +74,12 @@ export class AppModule {
         AdminBootstrap,
         DatasetsResolver,
         DatasetsService,
+        JobMetricsResolver,
         JobsResolver,
         JobsService,
+        ModelsResolver,
+        ModelsService,
+        PredictorCache,
         ProjectsResolver,
         ProjectsService,
       ],

@@ -16,6 +16,7 @@ import { sweepStaleUploads } from '#libs/uploads';
 
 import { IngestHandler } from './handlers/ingest.handler';
 import { SweepUploadsHandler } from './handlers/sweep-uploads.handler';
+import { TrainHandler } from './handlers/train.handler';
 import { JobRunner } from './job-runner';
 
 export const ENV = Symbol('ENV');
@@ -146,6 +147,7 @@ export class WorkerModule {
               handlers: [
                 new IngestHandler({ prisma, storage, logger }),
                 new SweepUploadsHandler({ env, prisma, storage }),
+                new TrainHandler({ env, prisma, storage, logger }),
               ],
             }),
         },

@@ -1,0 +1,120 @@
+import {
+  Args,
+  ID,
+  Mutation,
+  Parent,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
+
+import { CurrentPrincipal, RequireScope } from '../auth/decorators';
+import { Principal } from '../auth/principal';
+import { GraphQLJSON } from '../common/json.scalar';
+import { PageArgs, pageComplexity } from '../common/pagination';
+import { Job } from '../jobs/job.types';
+import {
+  CreateModelInput,
+  CreateTaskInput,
+  JobMetric,
+  Model,
+  ModelPage,
+  ModelVersion,
+  Task,
+} from './model.types';
+import { ModelsService } from './models.service';
+
+@Resolver(() => Model)
+export class ModelsResolver {
+  constructor(private readonly service: ModelsService) {}
+
+  @Mutation(() => Task)
+  @RequireScope('WRITE')
+  createTask(
+    @CurrentPrincipal() principal: Principal,
+    @Args('input') input: CreateTaskInput,
+  ) {
+    return this.service.createTask(principal, input);
+  }
+
+  @Mutation(() => Model)
+  @RequireScope('WRITE')
+  createModel(
+    @CurrentPrincipal() principal: Principal,
+    @Args('input') input: CreateModelInput,
+  ) {
+    return this.service.createModel(principal, input);
+  }
+
+  @Query(() => Model)
+  model(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.findModel(principal, id);
+  }
+
+  @Query(() => ModelPage, { complexity: pageComplexity })
+  models(@CurrentPrincipal() principal: Principal, @Args() page: PageArgs) {
+    return this.service.listModels(principal, page);
+  }
+
+  @Query(() => ModelVersion)
+  modelVersion(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.findVersion(principal, id);
+  }
+
+  @Mutation(() => Job, {
+    description:
+      'Queues training of every head of the model. config: { epochs, batchSize, optimizer, learningRate, balancing, seed, earlyStoppingPatience, clipNorm }, all optional.',
+  })
+  @RequireScope('WRITE')
+  startTraining(
+    @CurrentPrincipal() principal: Principal,
+    @Args('modelId', { type: () => ID }) modelId: string,
+    @Args('config', { type: () => GraphQLJSON, nullable: true })
+    config: unknown,
+  ) {
+    return this.service.startTraining(principal, modelId, config);
+  }
+
+  @Mutation(() => Job, {
+    description:
+      'Cancels a queued or running job; training stops within a batch.',
+  })
+  @RequireScope('WRITE')
+  cancelJob(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.cancelJob(principal, id);
+  }
+
+  @Query(() => GraphQLJSON, {
+    description:
+      'Predictions per task for each row, and an error naming the row and field for each bad row.',
+  })
+  predict(
+    @CurrentPrincipal() principal: Principal,
+    @Args('versionId', { type: () => ID }) versionId: string,
+    @Args('rows', { type: () => GraphQLJSON }) rows: unknown,
+  ) {
+    return this.service.predict(principal, versionId, rows);
+  }
+}
+
+@Resolver(() => Job)
+export class JobMetricsResolver {
+  constructor(private readonly service: ModelsService) {}
+
+  @ResolveField(() => [JobMetric], {
+    description:
+      'Per task, split and epoch; training loss and validation metrics.',
+  })
+  metrics(@Parent() job: Job) {
+    return this.service.jobMetrics(job.id);
+  }
+}

@@ -1,0 +1,369 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { z } from 'zod';
+
+import type { DatasetSchema } from '#libs/datasets';
+import type { PrismaClient, TaskKind } from '#libs/db';
+import { ChorusError } from '#libs/errors';
+import {
+  buildTrainingRun,
+  publishJobEvent,
+  trainingConfigSchema,
+} from '#libs/jobs';
+import { ObjectStorage } from '#libs/storage';
+import { TrainingConfigError, validateTrainOptions } from '#libs/training';
+
+import { Principal } from '../auth/principal';
+import { parseId, parseInput } from '../common/input';
+import { PageArgs, pageQuery, toPage } from '../common/pagination';
+import { PRISMA, STORAGE } from '../core/tokens';
+import { JobsService } from '../jobs/jobs.service';
+import { PredictorCache } from './predictor-cache';
+
+const name = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters');
+
+const FEATURE_TYPES = new Set([
+  'numeric',
+  'integer',
+  'boolean',
+  'categorical',
+  'image',
+]);
+const MAX_PREDICT_ROWS = 1000;
+
+/** Stands in for data when only the options are validated. */
+const noBatches = async function* () {};
+
+const versionJson = <T extends { sizeBytes: bigint }>(row: T) => ({
+  ...row,
+  sizeBytes: Number(row.sizeBytes),
+});
+
+/** Tasks, models, training jobs, versions, artifacts and predictions. */
+@Injectable()
+export class ModelsService {
+  private readonly logger = new Logger(ModelsService.name);
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(STORAGE) private readonly storage: ObjectStorage,
+    private readonly jobs: JobsService,
+    private readonly predictors: PredictorCache,
+  ) {}
+
+  async createTask(principal: Principal, raw: unknown) {
+    const input = parseInput(
+      z.object({
+        datasetId: z.uuid('must be a dataset id'),
+        name,
+        kind: z.enum(['REGRESSION', 'BINARY', 'MULTICLASS', 'MULTILABEL']),
+        targets: z.array(z.string().min(1)).min(1, 'must name a column'),
+        lossWeight: z
+          .number()
+          .positive('must be greater than 0')
+          .optional()
+          .nullable(),
+      }),
+      raw,
+    );
+    const dataset = await this.prisma.dataset.findFirst({
+      where: { id: input.datasetId, projectId: principal.projectId },
+    });
+    if (!dataset) {
+      throw ChorusError.notFound('Dataset', input.datasetId);
+    }
+    if (input.kind !== 'MULTILABEL' && input.targets.length !== 1) {
+      throw ChorusError.badInput(
+        'input.targets',
+        'input.targets must name exactly one column, except for MULTILABEL tasks.',
+      );
+    }
+    const schema = dataset.schema as DatasetSchema | null;
+    if (schema) {
+      const columns = schema.columns.map((c) => c.name);
+      const missing = input.targets.filter((t) => !columns.includes(t));
+      if (missing.length > 0) {
+        throw ChorusError.badInput(
+          'input.targets',
+          `input.targets names ${missing.join(', ')}, not a column of dataset ${dataset.id}; its columns are ${columns.join(', ')}.`,
+        );
+      }
+    }
+    const taken = await this.prisma.task.findFirst({
+      where: { projectId: principal.projectId, name: input.name },
+    });
+    if (taken) {
+      throw ChorusError.conflict(
+        `A task named "${input.name}" exists already in this project; choose another name.`,
+        { field: 'input.name' },
+      );
+    }
+
+    return this.prisma.task.create({
+      data: {
+        projectId: principal.projectId,
+        datasetId: dataset.id,
+        name: input.name,
+        kind: input.kind as TaskKind,
+        targets: input.targets,
+        lossWeight: input.lossWeight ?? 1,
+      },
+    });
+  }
+
+  async createModel(principal: Principal, raw: unknown) {
+    const input = parseInput(
+      z.object({
+        name,
+        taskIds: z
+          .array(z.uuid('must be task ids'))
+          .min(1, 'must list at least one task'),
+        features: z.array(z.string().min(1)).min(1).optional().nullable(),
+        backbone: z.record(z.string(), z.unknown()).optional().nullable(),
+      }),
+      raw,
+    );
+    const tasks = await this.prisma.task.findMany({
+      where: { id: { in: input.taskIds }, projectId: principal.projectId },
+      include: { dataset: true },
+    });
+    const unknown = input.taskIds.find((id) => !tasks.some((t) => t.id === id));
+    if (unknown) {
+      throw ChorusError.notFound('Task', unknown);
+    }
+    const schema = tasks[0].dataset.schema as DatasetSchema | null;
+    if (!schema) {
+      throw ChorusError.conflict(
+        `Dataset ${tasks[0].datasetId} has no schema yet (status ${tasks[0].dataset.status}); create the model once it is READY.`,
+      );
+    }
+    const targets = new Set(tasks.flatMap((t) => t.targets));
+    const columns = new Map(schema.columns.map((c) => [c.name, c.type]));
+    const features =
+      input.features ??
+      schema.columns
+        .filter((c) => FEATURE_TYPES.has(c.type) && !targets.has(c.name))
+        .map((c) => c.name);
+    const bad = features.find((f) => !columns.has(f) || targets.has(f));
+    if (bad) {
+      throw ChorusError.badInput(
+        'input.features',
+        targets.has(bad)
+          ? `input.features lists ${bad}, which is a task target.`
+          : `input.features lists ${bad}, which is not a column of dataset ${tasks[0].datasetId}.`,
+      );
+    }
+    const images = features.some((f) => columns.get(f) === 'image');
+    const backbone =
+      input.backbone ??
+      (images
+        ? {
+            kind: 'cnn',
+            blocks: [{ filters: 8 }, { filters: 16 }],
+            dense: [32],
+          }
+        : { kind: 'mlp', widths: [64, 32] });
+    const spec = { features, backbone };
+    this.validateSpec(spec, tasks, schema);
+
+    return this.prisma.model.create({
+      data: {
+        projectId: principal.projectId,
+        name: input.name,
+        spec: spec as never,
+        tasks: { connect: tasks.map((t) => ({ id: t.id })) },
+      },
+      include: { tasks: true, versions: true },
+    });
+  }
+
+  async findModel(principal: Principal, id: string) {
+    parseId(id);
+    const model = await this.prisma.model.findFirst({
+      where: { id, projectId: principal.projectId },
+      include: { tasks: true, versions: { orderBy: { number: 'desc' } } },
+    });
+    if (!model) {
+      throw ChorusError.notFound('Model', id);
+    }
+
+    return { ...model, versions: model.versions.map(versionJson) };
+  }
+
+  async listModels(principal: Principal, args: PageArgs) {
+    const query = pageQuery(args);
+    const rows = await this.prisma.model.findMany({
+      ...query,
+      where: { AND: [query.where, { projectId: principal.projectId }] },
+      include: { tasks: true, versions: { orderBy: { number: 'desc' } } },
+    });
+
+    return toPage(
+      rows.map((row) => ({ ...row, versions: row.versions.map(versionJson) })),
+      args,
+    );
+  }
+
+  /**
+   * Validates the config and the model's datasets, then queues a TRAIN job.
+   * Nothing is queued for a bad config (BAD_USER_INPUT naming the field) or
+   * a dataset that is not READY (CONFLICT).
+   */
+  async startTraining(principal: Principal, modelId: string, raw: unknown) {
+    parseId(modelId, 'modelId');
+    const options = parseInput(trainingConfigSchema, raw ?? {}, 'config');
+    const model = await this.prisma.model.findFirst({
+      where: { id: modelId, projectId: principal.projectId },
+      include: { tasks: { include: { dataset: true } } },
+    });
+    if (!model) {
+      throw ChorusError.notFound('Model', modelId);
+    }
+    const notReady = model.tasks.find((t) => t.dataset.status !== 'READY');
+    if (notReady) {
+      throw ChorusError.conflict(
+        `Dataset ${notReady.datasetId} of task ${notReady.name} is ${notReady.dataset.status}, not READY; train once ingestion has finished.`,
+        { datasetId: notReady.datasetId },
+      );
+    }
+    const config = { modelId, options };
+    const run = buildTrainingRun(model, config);
+    try {
+      validateTrainOptions({
+        ...run.options,
+        spec: run.spec,
+        data: {
+          schema: model.tasks[0].dataset.schema as unknown as DatasetSchema,
+          train: noBatches,
+        },
+      });
+    } catch (error) {
+      if (error instanceof TrainingConfigError) {
+        throw ChorusError.badInput(`config.${error.field}`, error.message);
+      }
+      throw error;
+    }
+
+    return this.jobs.submit({
+      projectId: principal.projectId,
+      kind: 'TRAIN',
+      config: config as never,
+      datasetIds: [...new Set(model.tasks.map((t) => t.datasetId))],
+    });
+  }
+
+  /** Cancels a queued or running job; a running one stops within a batch. */
+  async cancelJob(principal: Principal, id: string) {
+    const job = await this.jobs.find(principal, id);
+    if (!['QUEUED', 'RUNNING'].includes(job.status)) {
+      throw ChorusError.conflict(
+        `Job ${id} is ${job.status}; only QUEUED or RUNNING jobs can be cancelled.`,
+      );
+    }
+
+    return this.prisma.$transaction(async (tx) => {
+      const updated = await tx.job.update({
+        where: { id },
+        data: { status: 'CANCELLED', finishedAt: new Date() },
+      });
+      await publishJobEvent(tx, {
+        projectId: updated.projectId,
+        jobId: id,
+        kind: updated.kind,
+        status: 'CANCELLED',
+        progress: updated.progress,
+        message: 'cancelled',
+        at: new Date().toISOString(),
+      });
+
+      return updated;
+    });
+  }
+
+  async jobMetrics(jobId: string) {
+    return this.prisma.jobMetric.findMany({
+      where: { jobId },
+      orderBy: [
+        { epoch: 'asc' },
+        { task: 'asc' },
+        { split: 'asc' },
+        { name: 'asc' },
+      ],
+    });
+  }
+
+  async findVersion(principal: Principal, id: string) {
+    parseId(id);
+    const version = await this.prisma.modelVersion.findFirst({
+      where: { id, projectId: principal.projectId },
+    });
+    if (!version) {
+      throw ChorusError.notFound('ModelVersion', id);
+    }
+
+    return versionJson(version);
+  }
+
+  async openArtifact(principal: Principal, id: string) {
+    const version = await this.findVersion(principal, id);
+
+    return { version, stream: await this.storage.get(version.artifactKey) };
+  }
+
+  async predict(principal: Principal, versionId: string, rows: unknown) {
+    const version = await this.findVersion(principal, versionId);
+    if (
+      !Array.isArray(rows) ||
+      rows.length === 0 ||
+      rows.length > MAX_PREDICT_ROWS ||
+      rows.some((row) => !row || typeof row !== 'object' || Array.isArray(row))
+    ) {
+      throw ChorusError.badInput(
+        'rows',
+        `rows must be a list of 1 to ${MAX_PREDICT_ROWS} objects of column values.`,
+      );
+    }
+    const predictor = await this.predictors.get(
+      version.id,
+      version.artifactKey,
+    );
+
+    return predictor.predict(rows as Record<string, unknown>[]);
+  }
+
+  private validateSpec(
+    spec: { features: string[]; backbone: unknown },
+    tasks: {
+      name: string;
+      kind: TaskKind;
+      targets: string[];
+      lossWeight: number;
+      datasetId: string;
+      dataset: { id: string; schema: unknown };
+    }[],
+    schema: DatasetSchema,
+  ) {
+    const run = buildTrainingRun(
+      { spec, tasks },
+      { modelId: '', options: trainingConfigSchema.parse({}) },
+    );
+    try {
+      validateTrainOptions({
+        ...run.options,
+        spec: run.spec,
+        data: { schema, train: noBatches },
+      });
+    } catch (error) {
+      if (error instanceof TrainingConfigError) {
+        const field = error.field.startsWith('spec.backbone')
+          ? `input.backbone${error.field.slice('spec.backbone'.length)}`
+          : `input.${error.field}`;
+        throw ChorusError.badInput(field, error.message);
+      }
+      throw error;
+    }
+  }
+}

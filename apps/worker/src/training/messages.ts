@@ -1,0 +1,60 @@
+import type { DatasetSchema } from '#libs/datasets';
+import type { ModelSpec, TrainOptions } from '#libs/training';
+
+/** What the worker tells its training child. */
+export interface TrainChildInput {
+  storage: {
+    endpoint: string;
+    accessKey: string;
+    secretKey: string;
+    region: string;
+    bucket: string;
+  };
+  /** Where this attempt writes checkpoints (ends with "/"). */
+  checkpointPrefix: string;
+  /** A checkpoint of an earlier attempt to continue from. */
+  resumeFrom?: string;
+  /** Where the artifact zip goes once training ends. */
+  artifactKey: string;
+  spec: ModelSpec;
+  /** Datasets by source name: their schema and shard prefix. */
+  sources: { name: string; schema: DatasetSchema; shardPrefix: string }[];
+  options: Pick<
+    TrainOptions,
+    | 'epochs'
+    | 'batchSize'
+    | 'optimizer'
+    | 'schedule'
+    | 'clipNorm'
+    | 'balancing'
+    | 'earlyStopping'
+    | 'seed'
+  >;
+}
+
+export type ChildMessage =
+  | { type: 'backend'; backend: string }
+  | {
+      type: 'epoch';
+      epoch: number;
+      trainLoss: Record<string, number>;
+      validation: Record<string, Record<string, number>>;
+      combinedScore: number;
+      checkpointKey: string;
+    }
+  | {
+      type: 'done';
+      status: 'completed' | 'early-stopped' | 'cancelled';
+      sha256?: string;
+      sizeBytes?: number;
+      metrics?: Record<string, Record<string, number>>;
+    }
+  | {
+      type: 'failed';
+      code: 'BAD_USER_INPUT' | 'DIVERGED' | 'ERROR';
+      message: string;
+      field?: string;
+    };
+
+export type ParentMessage =
+  { type: 'start'; input: TrainChildInput } | { type: 'cancel' };

@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+
+import yazl from 'yazl';
+
+import type { ShardManifest } from '#libs/datasets';
+import { ObjectStorage } from '#libs/storage';
+import {
+  exportArtifact,
+  selectBackend,
+  train,
+  TrainingConfigError,
+  TrainingDivergedError,
+} from '#libs/training';
+
+import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
+import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
+import { readJson, shardBatches } from './shard-source';
+
+/**
+ * The training child: the worker forks one per training attempt, so a
+ * native crash or a kill ends only this process and the worker's event loop
+ * keeps heartbeating. It streams shards, trains, stores a checkpoint every
+ * epoch and the artifact at the end, and reports each step to the worker.
+ */
+const send = (message: ChildMessage) =>
+  new Promise<void>((resolve) => process.send!(message, () => resolve()));
+
+const controller = new AbortController();
+
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'cancel') {
+    controller.abort();
+  } else if (message.type === 'start') {
+    run(message.input)
+      .catch(async (error) => send(failure(error)))
+      .finally(() => process.exit(0));
+  }
+});
+// The worker is gone: nobody would record what this process does.
+process.on('disconnect', () => process.exit(1));
+
+async function run(input: TrainChildInput) {
+  const storage = new ObjectStorage({
+    ...input.storage,
+    presignMaxSeconds: 60,
+  });
+  const backend = await selectBackend();
+  await send({ type: 'backend', backend: backend.backend });
+  const sources = await Promise.all(
+    input.sources.map(async (source) => {
+      const manifest = await readJson<ShardManifest>(
+        storage,
+        `${source.shardPrefix}manifest.json`,
+      );
+      const stream = (split: 'train' | 'validation') => () =>
+        shardBatches({ storage, prefix: source.shardPrefix, manifest, split });
+
+      return {
+        name: source.name,
+        schema: source.schema,
+        train: stream('train'),
+        validation: stream('validation'),
+      };
+    }),
+  );
+  const resumeFrom = input.resumeFrom
+    ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
+    : undefined;
+
+  const result = await train({
+    ...input.options,
+    spec: input.spec,
+    data: sources,
+    signal: controller.signal,
+    resumeFrom,
+    onEpoch: async ({ epoch, record, checkpoint }) => {
+      const key = `${input.checkpointPrefix}epoch-${epoch + 1}.ckpt`;
+      const bytes = encodeCheckpoint(checkpoint);
+      await storage.put(key, bytes, bytes.length);
+      await send({
+        type: 'epoch',
+        epoch: epoch + 1,
+        trainLoss: record.trainLoss,
+        validation: record.validation as Record<string, Record<string, number>>,
+        combinedScore: record.combinedScore,
+        checkpointKey: key,
+      });
+    },
+  });
+  if (result.status === 'cancelled') {
+    result.model.dispose();
+    await send({ type: 'done', status: 'cancelled' });
+
+    return;
+  }
+  const best = result.best
+    ? result.history.epochs.find((e) => e.epoch === result.best!.epoch)
+    : result.history.epochs.at(-1);
+  const metrics = (best?.validation ?? {}) as Record<
+    string,
+    Record<string, number>
+  >;
+  const artifact = await exportArtifact(result.model, { metrics });
+  result.model.dispose();
+  const zip = await zipArtifact({
+    'model.json': Buffer.from(artifact.modelJson),
+    'weights.bin': Buffer.from(artifact.weights),
+    'manifest.json': Buffer.from(JSON.stringify(artifact.manifest, null, 2)),
+  });
+  await storage.put(input.artifactKey, zip, zip.length, 'application/zip');
+  await send({
+    type: 'done',
+    status: result.status,
+    sha256: createHash('sha256').update(zip).digest('hex'),
+    sizeBytes: zip.length,
+    metrics,
+  });
+}
+
+function failure(error: unknown): ChildMessage {
+  if (error instanceof TrainingConfigError) {
+    return {
+      type: 'failed',
+      code: 'BAD_USER_INPUT',
+      message: error.message,
+      field: error.field,
+    };
+  }
+  if (error instanceof TrainingDivergedError) {
+    return { type: 'failed', code: 'DIVERGED', message: error.message };
+  }
+
+  return {
+    type: 'failed',
+    code: 'ERROR',
+    message: (error as Error)?.stack ?? String(error),
+  };
+}
+
+async function readBytes(storage: ObjectStorage, key: string) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.get(key)) {
+    chunks.push(chunk as Buffer);
+  }
+
+  return Buffer.concat(chunks);
+}
+
+async function zipArtifact(files: Record<string, Buffer>): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  for (const [name, bytes] of Object.entries(files)) {
+    // A fixed date keeps the bytes, and so the sha256, a function of content.
+    zip.addBuffer(bytes, name, { mtime: new Date(0) });
+  }
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream) {
+    chunks.push(chunk as Buffer);
+  }
+
+  return Buffer.concat(chunks);
+}

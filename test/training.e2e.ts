@@ -1,0 +1,391 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+import { createClient } from 'graphql-ws';
+import { describe, expect, inject, it } from 'vitest';
+import WebSocket from 'ws';
+import yauzl from 'yauzl';
+
+import { Predictor, selectBackend } from '#libs/training';
+
+import {
+  apiUrl,
+  codeOf,
+  gql,
+  newProject,
+  settledDataset,
+  uploadDataset,
+} from './support/client';
+
+/**
+ * `rows` rows with three targets: price (regression), premium (binary) and
+ * tier (multiclass), all functions of x1, x2 and colour (seeded).
+ */
+function threeTargetCsv(rows: number): string {
+  let seed = 11;
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  const lines = ['x1,x2,colour,price,premium,tier'];
+  for (let i = 0; i < rows; i += 1) {
+    const x1 = random() * 2 - 1;
+    const x2 = random() * 2 - 1;
+    const colour = ['red', 'green', 'blue'][i % 3];
+    const price = 3 * x1 - 2 * x2 + (colour === 'red' ? 1 : 0);
+    const premium = x1 + x2 > 0 ? 1 : 0;
+    const tier = x1 < -0.3 ? 'low' : x1 < 0.3 ? 'mid' : 'high';
+    lines.push(
+      `${x1.toFixed(4)},${x2.toFixed(4)},${colour},${price.toFixed(4)},${premium},${tier}`,
+    );
+  }
+
+  return `${lines.join('\n')}\n`;
+}
+
+interface JobView {
+  id: string;
+  status: string;
+  attempts: number;
+  result: { versionId?: string } | null;
+  error: { message: string } | null;
+  metrics: {
+    epoch: number;
+    task: string;
+    split: string;
+    name: string;
+    value: number;
+  }[];
+}
+
+async function waitForJob(
+  key: string,
+  id: string,
+  done: (job: JobView) => boolean,
+  timeoutMs = 120_000,
+): Promise<JobView> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const result = await gql<{ job: JobView }>(
+      key,
+      `query($id: ID!) { job(id: $id) { id status attempts result error
+        metrics { epoch task split name value } } }`,
+      { id },
+    );
+    if (done(result.data!.job)) {
+      return result.data!.job;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`Job ${id} did not get there in ${timeoutMs} ms`);
+}
+
+/** A project with a READY three-target dataset, its tasks and a model. */
+async function modelOnThreeTargets(rows: number) {
+  const project = await newProject();
+  const upload = await uploadDataset(
+    project.key,
+    'shop.csv',
+    Buffer.from(threeTargetCsv(rows)),
+  );
+  const datasetId = String(upload.body.id);
+  expect((await settledDataset(project.key, datasetId)).status).toBe('READY');
+  const taskIds: string[] = [];
+  for (const [name, kind, target] of [
+    ['price', 'REGRESSION', 'price'],
+    ['premium', 'BINARY', 'premium'],
+    ['tier', 'MULTICLASS', 'tier'],
+  ]) {
+    const created = await gql<{ createTask: { id: string } }>(
+      project.key,
+      `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+      { input: { datasetId, name, kind, targets: [target] } },
+    );
+    taskIds.push(created.data!.createTask.id);
+  }
+  const model = await gql<{
+    createModel: { id: string; spec: { features: string[] } };
+  }>(
+    project.key,
+    `mutation($input: CreateModelInput!) { createModel(input: $input) { id spec } }`,
+    {
+      input: {
+        name: 'shop',
+        taskIds,
+        backbone: { kind: 'mlp', widths: [32, 16] },
+      },
+    },
+  );
+
+  return { project, datasetId, model: model.data!.createModel };
+}
+
+async function startTraining(key: string, modelId: string, config: object) {
+  const started = await gql<{ startTraining: { id: string } }>(
+    key,
+    `mutation($id: ID!, $config: JSON) { startTraining(modelId: $id, config: $config) { id status } }`,
+    { id: modelId, config },
+  );
+  if (!started.data) {
+    throw new Error(JSON.stringify(started.errors));
+  }
+
+  return started.data.startTraining.id;
+}
+
+function unzip(bytes: Buffer): Promise<Record<string, Buffer>> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(bytes, { lazyEntries: true }, (error, zip) => {
+      if (error || !zip) return reject(error);
+      const files: Record<string, Buffer> = {};
+      zip.on('entry', (entry: yauzl.Entry) =>
+        zip.openReadStream(entry, async (err, stream) => {
+          if (err || !stream) return reject(err);
+          const parts: Buffer[] = [];
+          for await (const part of stream) parts.push(part as Buffer);
+          files[entry.fileName] = Buffer.concat(parts);
+          zip.readEntry();
+        }),
+      );
+      zip.on('end', () => resolve(files));
+      zip.readEntry();
+    });
+  });
+}
+
+/** Pids of training children running on this machine. */
+const trainingChildren = () => {
+  try {
+    return execFileSync('pgrep', ['-f', 'training/train-child.js'])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+};
+
+describe('training service', () => {
+  it('trains three heads, streams metrics, stores a verifiable artifact and predicts', async () => {
+    const { project, model } = await modelOnThreeTargets(600);
+    const events: { status: string; metrics?: Record<string, number> }[] = [];
+    const client = createClient({
+      url: `${apiUrl().replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${project.key}` },
+    });
+    client.subscribe<{
+      jobEvents: { status: string; metrics?: Record<string, number> };
+    }>(
+      { query: 'subscription { jobEvents { jobId status progress metrics } }' },
+      {
+        next: ({ data }) => data && events.push(data.jobEvents),
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const jobId = await startTraining(project.key, model.id, {
+      epochs: 4,
+      learningRate: 0.01,
+    });
+    const job = await waitForJob(project.key, jobId, (j) =>
+      ['SUCCEEDED', 'FAILED'].includes(j.status),
+    );
+    await client.dispose();
+
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('SUCCEEDED');
+    const trainLoss = job.metrics.filter((m) => m.split === 'train');
+    expect(new Set(trainLoss.map((m) => m.task))).toEqual(
+      new Set(['price', 'premium', 'tier']),
+    );
+    expect(
+      trainLoss.filter((m) => m.task === 'price').map((m) => m.epoch),
+    ).toEqual([1, 2, 3, 4]);
+    const names = new Set(
+      job.metrics
+        .filter((m) => m.split === 'validation')
+        .map((m) => `${m.task}.${m.name}`),
+    );
+    expect(names).toContain('price.rmse');
+    expect(names).toContain('premium.accuracy');
+    expect(names).toContain('tier.accuracy');
+    const epochEvents = events.filter(
+      (e) => e.metrics && Object.keys(e.metrics).length > 0,
+    );
+    expect(epochEvents.length).toBe(4);
+    expect(events.at(-1)?.status).toBe('SUCCEEDED');
+
+    const versionId = job.result!.versionId!;
+    const version = await gql<{
+      modelVersion: {
+        sha256: string;
+        number: number;
+        metrics: Record<string, Record<string, number>>;
+      };
+    }>(
+      project.key,
+      'query($id: ID!) { modelVersion(id: $id) { sha256 number metrics backend } }',
+      { id: versionId },
+    );
+    const download = await fetch(
+      `${apiUrl()}/v1/model-versions/${versionId}/artifact`,
+      {
+        headers: { Authorization: `Bearer ${project.key}` },
+      },
+    );
+    const zip = Buffer.from(await download.arrayBuffer());
+    const sha256 = createHash('sha256').update(zip).digest('hex');
+    expect(version.data!.modelVersion.number).toBe(1);
+    expect(download.headers.get('x-content-sha256')).toBe(sha256);
+    expect(version.data!.modelVersion.sha256).toBe(sha256);
+    expect(version.data!.modelVersion.metrics.premium.accuracy).toBeGreaterThan(
+      0.7,
+    );
+
+    const rows = [
+      { x1: 0.5, x2: -0.2, colour: 'red' },
+      { x1: -0.8, x2: 0.1, colour: 'blue' },
+      { x1: 'oops', x2: 0.1, colour: 'blue' },
+    ];
+    const predicted = await gql<{
+      predict: {
+        predictions: unknown[];
+        errors: { row: number; field: string }[];
+      };
+    }>(
+      project.key,
+      'query($id: ID!, $rows: JSON!) { predict(versionId: $id, rows: $rows) }',
+      { id: versionId, rows },
+    );
+    const rest = await fetch(
+      `${apiUrl()}/v1/model-versions/${versionId}/predict`,
+      {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${project.key}`,
+          'Content-Type': 'application/json',
+        },
+        body: JSON.stringify({ rows }),
+      },
+    );
+    const files = await unzip(zip);
+    await selectBackend();
+    const local = await Predictor.fromArtifact({
+      manifest: JSON.parse(files['manifest.json'].toString()),
+      modelJson: files['model.json'].toString(),
+      weights: new Uint8Array(files['weights.bin']),
+    });
+    const expected = local.predict(rows);
+    local.dispose();
+
+    expect(predicted.data!.predict.predictions).toEqual(
+      JSON.parse(JSON.stringify(expected.predictions)),
+    );
+    expect(predicted.data!.predict.errors).toEqual([
+      expect.objectContaining({ row: 2, field: 'x1' }),
+    ]);
+    expect(await rest.json()).toEqual(predicted.data!.predict);
+  });
+
+  it('rejects a bad config before queueing anything, naming the field', async () => {
+    const { project, model } = await modelOnThreeTargets(60);
+
+    const result = await gql(
+      project.key,
+      `mutation($id: ID!) { startTraining(modelId: $id, config: { epochs: 0 }) { id } }`,
+      { id: model.id },
+    );
+    const unknownField = await gql(
+      project.key,
+      `mutation($id: ID!) { startTraining(modelId: $id, config: { epocs: 3 }) { id } }`,
+      { id: model.id },
+    );
+    const jobs = await gql<{ jobs: { nodes: { kind: string }[] } }>(
+      project.key,
+      '{ jobs { nodes { kind } } }',
+    );
+
+    expect(codeOf(result)).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0].extensions?.field).toBe('config.epochs');
+    expect(codeOf(unknownField)).toBe('BAD_USER_INPUT');
+    expect(jobs.data!.jobs.nodes.map((j) => j.kind)).toEqual(['INGEST']);
+  });
+
+  it('resumes from the checkpoint after the training process is killed, with one version and every epoch once', async () => {
+    const { project, model } = await modelOnThreeTargets(6000);
+    const epochs = 6;
+    const jobId = await startTraining(project.key, model.id, {
+      epochs,
+      batchSize: 16,
+    });
+    await waitForJob(project.key, jobId, (j) =>
+      j.metrics.some((m) => m.epoch >= 2 && m.split === 'train'),
+    );
+
+    const pids = trainingChildren();
+    expect(pids.length).toBe(1);
+    process.kill(pids[0], 'SIGKILL');
+    const job = await waitForJob(
+      project.key,
+      jobId,
+      (j) => ['SUCCEEDED', 'FAILED'].includes(j.status),
+      180_000,
+    );
+
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.attempts).toBe(2);
+    for (const task of ['price', 'premium', 'tier']) {
+      const seen = job.metrics
+        .filter((m) => m.task === task && m.split === 'train')
+        .map((m) => m.epoch);
+      expect(seen, task).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+    const versions = await gql<{ model: { versions: { jobId: string }[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { jobId } } }',
+      { id: model.id },
+    );
+    expect(versions.data!.model.versions).toEqual([{ jobId }]);
+  });
+
+  it('cancels a running job within a batch, with no version and no checkpoints left', async () => {
+    const { project, model } = await modelOnThreeTargets(6000);
+    const jobId = await startTraining(project.key, model.id, {
+      epochs: 50,
+      batchSize: 16,
+    });
+    await waitForJob(project.key, jobId, (j) =>
+      j.metrics.some((m) => m.split === 'train'),
+    );
+
+    const cancelled = await gql<{ cancelJob: { status: string } }>(
+      project.key,
+      'mutation($id: ID!) { cancelJob(id: $id) { status } }',
+      { id: jobId },
+    );
+    const stoppedAt = Date.now();
+    while (trainingChildren().length > 0 && Date.now() - stoppedAt < 20_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const listing = await fetch(
+      `${env.S3_ENDPOINT}/${env.S3_BUCKET}?list-type=2&prefix=projects/${project.id}/jobs/${jobId}/`,
+    );
+    const model2 = await gql<{ model: { versions: unknown[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { id } } }',
+      { id: model.id },
+    );
+    const job = await waitForJob(project.key, jobId, () => true);
+
+    expect(cancelled.data!.cancelJob.status).toBe('CANCELLED');
+    expect(trainingChildren()).toEqual([]);
+    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    expect(job.status).toBe('CANCELLED');
+    expect(model2.data!.model.versions).toEqual([]);
+    expect(await listing.text()).not.toContain('<Key>');
+  });
+});
