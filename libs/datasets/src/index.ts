@@ -15,6 +15,7 @@ export {
 } from './input';
 export { openTable } from './open-table';
 export * from './problems';
+export { ReportBuilder } from './report-builder';
 export {
   DEFAULT_LIMITS,
   type ReadLimits,
