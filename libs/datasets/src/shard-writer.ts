@@ -4,6 +4,7 @@ import type {
   DatasetSchema,
   ImageShape,
 } from './contract';
+import { categoryKey, isMissing } from './column-stats';
 import { type Cell, type DatasetInput, isImageCell } from './input';
 import { openTable } from './open-table';
 import {
@@ -165,7 +166,21 @@ export class ShardBuilder {
   private readonly buffers: ColumnData[];
   private readonly vocabularies: (Map<string, number> | undefined)[];
 
-  constructor(columns: ColumnSchema[], rowsPerShard?: number) {
+  /** Codes past the given vocabulary are added up to this many entries. */
+  private readonly growLimit: number;
+  private readonly overflowed = new Set<number>();
+
+  /**
+   * @param growVocabulary how many entries categorical vocabularies may
+   *   reach by adding unseen values in order of appearance (for writing
+   *   while inference still runs); 0 keeps the given vocabularies.
+   */
+  constructor(
+    columns: ColumnSchema[],
+    rowsPerShard?: number,
+    growVocabulary = 0,
+  ) {
+    this.growLimit = growVocabulary;
     this.carried = columns
       .map((schema, index) => ({ schema, index }))
       .filter(({ schema }) => schema.type !== 'text');
@@ -261,13 +276,38 @@ export class ShardBuilder {
   }
 
   private categoryOf(cell: Cell, c: number): number {
-    if (cell === null) return -1;
+    if (isMissing(cell) || isImageCell(cell)) return -1;
     const vocabulary = this.vocabularies[c]!;
-    const key = typeof cell === 'string' ? cell : String(cell);
-    const code =
-      vocabulary.get(key) ?? vocabulary.get(key.trim().toLowerCase());
+    const key = categoryKey(cell as string | number | boolean);
+    const code = vocabulary.get(key);
+    if (code !== undefined) return code;
+    if (vocabulary.size >= this.growLimit) {
+      if (this.growLimit > 0) this.overflowed.add(c);
 
-    return code ?? -1;
+      return -1;
+    }
+    vocabulary.set(key, vocabulary.size);
+
+    return vocabulary.size - 1;
+  }
+
+  /**
+   * A categorical column's vocabulary as it stands, in code order; undefined
+   * when a growing vocabulary passed its limit.
+   */
+  vocabularyOf(name: string): string[] | undefined {
+    const c = this.carried.findIndex(({ schema }) => schema.name === name);
+    const vocabulary = this.vocabularies[c];
+    if (vocabulary === undefined || this.overflowed.has(c)) return undefined;
+
+    return [...vocabulary.keys()];
+  }
+
+  /** The type each carried column is encoded as, by name. */
+  encodedTypes(): Map<string, ColumnSchema['type']> {
+    return new Map(
+      this.carried.map(({ schema }) => [schema.name, schema.type]),
+    );
   }
 
   private allocate(schema: ColumnSchema): ColumnData {

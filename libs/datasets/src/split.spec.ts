@@ -108,6 +108,7 @@ describe('splits', () => {
     });
 
     // 10 rare rows: 8/1/1; 30 common rows: 24 + 3/3 in three blocks.
+    // "rare" comes first (row 0), so its code is 0.
     expect(manifest.split?.counts).toEqual({
       train: 32,
       validation: 4,
@@ -123,7 +124,7 @@ describe('splits', () => {
     const testX = test.flatMap((b) => Array.from(b.columns.x));
     expect(testX).toHaveLength(4);
     expect(
-      test.flatMap((b) => Array.from(b.columns.label)).filter((c) => c === 1),
+      test.flatMap((b) => Array.from(b.columns.label)).filter((c) => c === 0),
     ).toHaveLength(1);
   });
 });
