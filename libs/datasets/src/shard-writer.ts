@@ -93,17 +93,7 @@ export async function writeShards(
   options: WriteShardsOptions,
 ): Promise<ShardManifest> {
   const { schema } = options;
-  const builder = new ShardBuilder(schema.columns, options.rowsPerShard);
-  if (options.split) validateSplitSpec(options.split);
-  const assigner = options.split ? new SplitAssigner(options.split) : undefined;
-  const stratify = options.split?.stratifyBy;
-  const stratifyIndex =
-    stratify === undefined
-      ? -1
-      : schema.columns.findIndex((c) => c.name === stratify);
-  if (stratify !== undefined && stratifyIndex < 0) {
-    throw new Error(`Cannot stratify by "${stratify}": no such column.`);
-  }
+  const sink = new ShardSink({ ...options, columns: schema.columns });
   const table = await openTable(input, options.settings, {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     fastUnquoted: options.fastUnquoted,
@@ -114,48 +104,118 @@ export async function writeShards(
       'The file no longer has the columns of the schema; run inference again.',
     );
   }
-  const manifest: ShardManifest = {
-    format: 'chorus-shards',
-    version: 1,
-    rowCount: 0,
-    rowsPerShard: builder.rowsPerShard,
-    columns: builder.manifestColumns(),
-    shards: [],
-  };
-  const codes = new Uint8Array(builder.rowsPerShard);
-  const flush = async () => {
+  for await (const batch of table.batches) {
+    for (const row of batch.rows) {
+      const flushing = sink.push(row);
+      if (flushing) await flushing;
+    }
+  }
+  await sink.end();
+
+  return sink.manifest();
+}
+
+export interface ShardSinkOptions {
+  /** The columns rows hold, in order; text columns are not stored. */
+  columns: ColumnSchema[];
+  onShard: WriteShardsOptions['onShard'];
+  onProgress?: WriteShardsOptions['onProgress'];
+  rowsPerShard?: number;
+  split?: SplitSpec;
+  /** See `ShardBuilder`: lets vocabularies grow while rows stream by. */
+  growVocabulary?: number;
+}
+
+/**
+ * Rows in, shards out: fills one shard at a time, assigns splits, hands
+ * each finished shard to `onShard` and keeps the manifest's shard list.
+ */
+export class ShardSink {
+  readonly builder: ShardBuilder;
+  readonly shards: ShardInfo[] = [];
+  private rowCount = 0;
+  private readonly assigner: SplitAssigner | undefined;
+  private readonly stratifyIndex: number;
+  private readonly codes: Uint8Array;
+
+  constructor(private readonly options: ShardSinkOptions) {
+    const { columns, split } = options;
+    this.builder = new ShardBuilder(
+      columns,
+      options.rowsPerShard,
+      options.growVocabulary,
+    );
+    if (split) validateSplitSpec(split);
+    this.assigner = split ? new SplitAssigner(split) : undefined;
+    const stratify = split?.stratifyBy;
+    this.stratifyIndex =
+      stratify === undefined
+        ? -1
+        : columns.findIndex((c) => c.name === stratify);
+    if (stratify !== undefined && this.stratifyIndex < 0) {
+      throw new Error(`Cannot stratify by "${stratify}": no such column.`);
+    }
+    this.codes = new Uint8Array(this.builder.rowsPerShard);
+  }
+
+  /** Adds a row; returns a promise only when a shard is being handed out. */
+  push(row: Cell[]): Promise<void> | undefined {
+    const builder = this.builder;
+    if (this.assigner) {
+      const key =
+        this.stratifyIndex < 0 ? '' : builder.keyOf(row, this.stratifyIndex);
+      this.codes[builder.rowCount] = this.assigner.next(key);
+    }
+    builder.push(row);
+
+    return builder.rowCount === builder.rowsPerShard ? this.flush() : undefined;
+  }
+
+  /** Hands out the last, shorter shard. */
+  async end(): Promise<void> {
+    if (this.builder.rowCount > 0) await this.flush();
+  }
+
+  manifest(columns = this.builder.manifestColumns()): ShardManifest {
+    const manifest: ShardManifest = {
+      format: 'chorus-shards',
+      version: 1,
+      rowCount: this.rowCount,
+      rowsPerShard: this.builder.rowsPerShard,
+      columns,
+      shards: this.shards,
+    };
+    if (this.assigner && this.options.split) {
+      manifest.split = {
+        spec: this.options.split,
+        counts: { ...this.assigner.counts },
+      };
+    }
+
+    return manifest;
+  }
+
+  private async flush(): Promise<void> {
+    const builder = this.builder;
     const bytes = builder.finish();
+    const index = this.shards.length;
     const info: ShardInfo = {
-      index: manifest.shards.length,
-      name: `shard-${String(manifest.shards.length).padStart(5, '0')}.bin`,
+      index,
+      name: `shard-${String(index).padStart(5, '0')}.bin`,
       rowCount: builder.rowCount,
-      firstRow: manifest.rowCount,
+      firstRow: this.rowCount,
       byteLength: bytes.length,
       sha256: shardChecksum(bytes),
     };
-    if (assigner) info.split = packSplitCodes(codes.subarray(0, info.rowCount));
-    manifest.rowCount += info.rowCount;
-    manifest.shards.push(info);
-    builder.reset();
-    await options.onShard({ info, bytes });
-    options.onProgress?.(manifest.rowCount);
-  };
-  for await (const batch of table.batches) {
-    for (const row of batch.rows) {
-      if (assigner) {
-        const key = stratifyIndex < 0 ? '' : builder.keyOf(row, stratifyIndex);
-        codes[builder.rowCount] = assigner.next(key);
-      }
-      builder.push(row);
-      if (builder.rowCount === builder.rowsPerShard) await flush();
+    if (this.assigner) {
+      info.split = packSplitCodes(this.codes.subarray(0, info.rowCount));
     }
+    this.rowCount += info.rowCount;
+    this.shards.push(info);
+    builder.reset();
+    await this.options.onShard({ info, bytes });
+    this.options.onProgress?.(this.rowCount);
   }
-  if (builder.rowCount > 0) await flush();
-  if (assigner && options.split) {
-    manifest.split = { spec: options.split, counts: { ...assigner.counts } };
-  }
-
-  return manifest;
 }
 
 /** Encodes rows into the columns of one shard. */
