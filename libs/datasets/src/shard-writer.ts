@@ -218,6 +218,24 @@ export class ShardSink {
   }
 }
 
+/** The columns shards carry (all but text), as the manifest lists them. */
+export function manifestColumnsOf(
+  columns: ColumnSchema[],
+): ShardManifestColumn[] {
+  return columns
+    .filter((schema) => schema.type !== 'text')
+    .map((schema) => {
+      const column: ShardManifestColumn = {
+        name: schema.name,
+        type: schema.type as ShardManifestColumn['type'],
+      };
+      if (schema.vocabulary) column.vocabulary = schema.vocabulary;
+      if (schema.image) column.image = schema.image;
+
+      return column;
+    });
+}
+
 /** Encodes rows into the columns of one shard. */
 export class ShardBuilder {
   readonly rowsPerShard: number;
@@ -263,16 +281,7 @@ export class ShardBuilder {
   }
 
   manifestColumns(): ShardManifestColumn[] {
-    return this.carried.map(({ schema }) => {
-      const column: ShardManifestColumn = {
-        name: schema.name,
-        type: schema.type as ShardManifestColumn['type'],
-      };
-      if (schema.vocabulary) column.vocabulary = schema.vocabulary;
-      if (schema.image) column.image = schema.image;
-
-      return column;
-    });
+    return manifestColumnsOf(this.carried.map(({ schema }) => schema));
   }
 
   push(row: Cell[]): void {
