@@ -81,6 +81,10 @@ export interface WriteShardsOptions {
 }
 
 const TARGET_SHARD_BYTES = 8 * 1024 * 1024;
+const NUMBER = 0;
+const CATEGORY = 1;
+const BOOLEAN = 2;
+const IMAGE = 3;
 
 /**
  * The second pass: re-reads the dataset with the settled settings and
@@ -243,6 +247,9 @@ export class ShardBuilder {
   private readonly carried: { index: number; schema: ColumnSchema }[];
   private readonly buffers: ColumnData[];
   private readonly vocabularies: (Map<string, number> | undefined)[];
+  /** Per carried column: how it is encoded, and where it is in a row. */
+  private readonly kinds: Uint8Array;
+  private readonly sources: Int32Array;
 
   /** Codes past the given vocabulary are added up to this many entries. */
   private readonly growLimit: number;
@@ -273,6 +280,16 @@ export class ShardBuilder {
         Math.max(64, Math.floor(TARGET_SHARD_BYTES / Math.max(rowBytes, 1))),
       );
     this.buffers = this.carried.map(({ schema }) => this.allocate(schema));
+    this.kinds = Uint8Array.from(this.carried, ({ schema }) =>
+      schema.type === 'categorical'
+        ? CATEGORY
+        : schema.type === 'boolean'
+          ? BOOLEAN
+          : schema.type === 'image'
+            ? IMAGE
+            : NUMBER,
+    );
+    this.sources = Int32Array.from(this.carried, ({ index }) => index);
     this.vocabularies = this.carried.map(({ schema }) =>
       schema.type === 'categorical'
         ? new Map((schema.vocabulary ?? []).map((v, i) => [v, i]))
@@ -286,26 +303,28 @@ export class ShardBuilder {
 
   push(row: Cell[]): void {
     const at = this.rowCount;
-    for (let c = 0; c < this.carried.length; c++) {
-      const { schema, index } = this.carried[c];
-      const cell = row[index];
-      const buffer = this.buffers[c];
-      switch (schema.type) {
-        case 'categorical':
-          buffer[at] = this.categoryOf(cell, c);
+    const { kinds, sources, buffers } = this;
+    for (let c = 0; c < kinds.length; c++) {
+      const cell = row[sources[c]];
+      switch (kinds[c]) {
+        case NUMBER:
+          buffers[c][at] =
+            typeof cell === 'number' && Number.isFinite(cell)
+              ? cell
+              : numberOf(cell);
           break;
-        case 'boolean':
-          buffer[at] = booleanOf(cell);
+        case CATEGORY:
+          buffers[c][at] = this.categoryOf(cell, c);
           break;
-        case 'image': {
-          const size = bytesPerRow(schema);
+        case BOOLEAN:
+          buffers[c][at] = booleanOf(cell);
+          break;
+        default: {
+          const size = bytesPerRow(this.carried[c].schema);
           if (isImageCell(cell) && cell.pixels.length === size) {
-            (buffer as Uint8Array).set(cell.pixels, at * size);
+            (buffers[c] as Uint8Array).set(cell.pixels, at * size);
           }
-          break;
         }
-        default:
-          buffer[at] = numberOf(cell);
       }
     }
     this.rowCount += 1;
