@@ -7,6 +7,7 @@ import type {
 import { categoryKey, isMissing } from './column-stats';
 import { type Cell, type DatasetInput, isImageCell } from './input';
 import { openTable } from './open-table';
+import { DatasetError, DatasetProblemCode } from './problems';
 import {
   packSplitCodes,
   SplitAssigner,
@@ -157,7 +158,12 @@ export class ShardSink {
         ? -1
         : columns.findIndex((c) => c.name === stratify);
     if (stratify !== undefined && this.stratifyIndex < 0) {
-      throw new Error(`Cannot stratify by "${stratify}": no such column.`);
+      throw new DatasetError(
+        DatasetProblemCode.InvalidOptions,
+        `The split cannot be stratified by "${stratify}": the dataset has ` +
+          `no such column (columns: ${columns.map((c) => c.name).join(', ')}).`,
+        { column: stratify },
+      );
     }
     this.codes = new Uint8Array(this.builder.rowsPerShard);
   }

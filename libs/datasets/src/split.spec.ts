@@ -82,6 +82,20 @@ describe('splits', () => {
     ).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
   });
 
+  it('refuse to stratify by a column the dataset lacks', async () => {
+    const input = bufferInput(Buffer.from('x,label\n1,a\n2,b\n'));
+    const inference = await inferDataset(input);
+
+    await expect(
+      writeShards(input, {
+        settings: inference.settings,
+        schema: inference.schema,
+        split: { ...spec, stratifyBy: 'class' },
+        onShard: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_OPTIONS', column: 'class' });
+  });
+
   it('pack to two bits a row and back', () => {
     const codes = Uint8Array.from([0, 1, 2, 0, 2, 2, 1]);
 
