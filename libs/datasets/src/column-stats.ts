@@ -300,6 +300,24 @@ export class ColumnAccumulator {
         examples: this.otherExamples.map((e) => ({ ...e, column })),
       });
     }
+    const limit = 2 ** 24;
+    if (
+      numeric &&
+      this.numbers > 0 &&
+      (this.max > limit || this.min < -limit)
+    ) {
+      report.addGrouped({
+        code: DatasetProblemCode.PrecisionLoss,
+        severity: 'warning',
+        message:
+          `Column "${column}" has values beyond ±${limit} (from ${this.min} ` +
+          `to ${this.max}); shards store 32-bit floats, so such values are ` +
+          'rounded. Identifiers are better kept as text.',
+        column,
+        count: 1,
+        examples: [],
+      });
+    }
     if (this.count === 0 && this.missing > 0) {
       report.addGrouped({
         code: DatasetProblemCode.EmptyColumn,

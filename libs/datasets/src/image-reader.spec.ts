@@ -262,4 +262,16 @@ describe('bad image archives', () => {
       ['IMAGE_TOO_LARGE', { row: 3, entry: 'dogs/3.png' }],
     ]);
   });
+
+  it('tells an Excel workbook from an image archive', async () => {
+    const zip = await zipOf([
+      { name: '[Content_Types].xml', data: Buffer.from('<Types/>') },
+      { name: 'xl/workbook.xml', data: Buffer.from('<workbook/>') },
+    ]);
+    const result = await inferDataset(bufferInput(zip, 'sales.xlsx'));
+
+    expect(result.report.problems.map((p) => p.code)).toEqual([
+      'UNKNOWN_FORMAT',
+    ]);
+  });
 });
