@@ -25,6 +25,29 @@ const NON_FINITE = /^[+-]?(nan|inf|infinity)$/i;
 /** Spellings of "no value" that spreadsheet and R exports write. */
 const MISSING_MARKERS = new Set(['NA', 'N/A', 'n/a', '#N/A', 'null', 'NULL']);
 
+/** Whether a cell counts as missing: null or a marker such as "NA". */
+export function isMissing(cell: Cell): boolean {
+  return (
+    cell === null ||
+    (typeof cell === 'string' && cell.length <= 4 && MISSING_MARKERS.has(cell))
+  );
+}
+
+/**
+ * The vocabulary entry of a value: the text itself, booleans and their
+ * spellings in lower case, numbers as `String` prints them.
+ */
+export function categoryKey(cell: string | number | boolean): string {
+  if (typeof cell === 'number') return String(cell);
+  if (typeof cell === 'boolean') return cell ? 'true' : 'false';
+  if (mayBeSpecial(cell)) {
+    const lower = cell.trim().toLowerCase();
+    if (lower === 'true' || lower === 'false') return lower;
+  }
+
+  return cell;
+}
+
 /**
  * Watches one column's values in a single pass with memory that does not
  * grow with the row count: counters, Welford's running mean and variance,
@@ -61,12 +84,7 @@ export class ColumnAccumulator {
   ) {}
 
   push(cell: Cell, row: number): void {
-    const missing =
-      cell === null ||
-      (typeof cell === 'string' &&
-        cell.length <= 4 &&
-        MISSING_MARKERS.has(cell));
-    if (missing) {
+    if (isMissing(cell)) {
       this.missing += 1;
       if (this.missingRows.length < this.options.maxExamples) {
         this.missingRows.push(row);
@@ -203,8 +221,9 @@ export class ColumnAccumulator {
       statistics.mean = this.count > 0 ? trues / this.count : undefined;
       schema.vocabulary = undefined;
     }
-    if (type === 'categorical' && counts !== undefined) {
-      schema.vocabulary = counts.map(([value]) => value);
+    if (type === 'categorical' && this.distinct !== undefined) {
+      // First-seen order: a shard writer can give codes while it streams.
+      schema.vocabulary = [...this.distinct.keys()];
     }
     if (type === 'image' && this.imageShape !== undefined) {
       schema.image = {
@@ -279,6 +298,24 @@ export class ColumnAccumulator {
         column,
         count: this.others + this.booleans,
         examples: this.otherExamples.map((e) => ({ ...e, column })),
+      });
+    }
+    const limit = 2 ** 24;
+    if (
+      numeric &&
+      this.numbers > 0 &&
+      (this.max > limit || this.min < -limit)
+    ) {
+      report.addGrouped({
+        code: DatasetProblemCode.PrecisionLoss,
+        severity: 'warning',
+        message:
+          `Column "${column}" has values beyond ±${limit} (from ${this.min} ` +
+          `to ${this.max}); shards store 32-bit floats, so such values are ` +
+          'rounded. Identifiers are better kept as text.',
+        column,
+        count: 1,
+        examples: [],
       });
     }
     if (this.count === 0 && this.missing > 0) {

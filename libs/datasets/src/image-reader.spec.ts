@@ -209,6 +209,24 @@ describe('bad image archives', () => {
     });
   });
 
+  it('does not trust the size an entry declares', async () => {
+    const zip = await zipWithBadEntry({
+      name: 'cats/liar.png',
+      data: Buffer.alloc(4 * 1024 * 1024),
+    });
+    // Central directory record of the third entry: declare 100 bytes.
+    const signature = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+    let at = -1;
+    for (let i = 0; i < 3; i++) at = zip.indexOf(signature, at + 1);
+    zip.writeUInt32LE(100, at + 24);
+    const result = await inferZip(zip);
+
+    expect(first(result)).toMatchObject({
+      code: 'ARCHIVE_SIZE_MISMATCH',
+      examples: [{ entry: 'cats/liar.png' }],
+    });
+  });
+
   it('stops when the total inflated size passes its cap', async () => {
     const entries = [1, 2, 3, 4].map((i) => ({
       name: `cats/${i}.png`,
@@ -260,6 +278,18 @@ describe('bad image archives', () => {
     expect(found).toEqual([
       ['CORRUPT_IMAGE', { row: 2, entry: 'cats/2.jpg' }],
       ['IMAGE_TOO_LARGE', { row: 3, entry: 'dogs/3.png' }],
+    ]);
+  });
+
+  it('tells an Excel workbook from an image archive', async () => {
+    const zip = await zipOf([
+      { name: '[Content_Types].xml', data: Buffer.from('<Types/>') },
+      { name: 'xl/workbook.xml', data: Buffer.from('<workbook/>') },
+    ]);
+    const result = await inferDataset(bufferInput(zip, 'sales.xlsx'));
+
+    expect(result.report.problems.map((p) => p.code)).toEqual([
+      'UNKNOWN_FORMAT',
     ]);
   });
 });

@@ -28,6 +28,14 @@ export async function readImageArchive(
 ): Promise<Table> {
   const { limits, report } = options;
   const { zip, files } = await listArchive(input, limits, report);
+  if (files.some((f) => f.path === '[Content_Types].xml')) {
+    zip.close();
+    throw new DatasetError(
+      DatasetProblemCode.UnknownFormat,
+      'The file is an Office document (for example an Excel workbook), not ' +
+        'an image archive; export the sheet as CSV and upload that.',
+    );
+  }
   const labelled = labelFiles(files, report);
   if (labelled.length === 0) {
     zip.close();

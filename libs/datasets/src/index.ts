@@ -1,5 +1,6 @@
 export * from './contract';
 export { detectFormat, sniffDelimited } from './detect';
+export { ingestDataset, type IngestOptions, type IngestResult } from './ingest';
 export {
   inferDataset,
   type InferenceResult,
@@ -15,6 +16,7 @@ export {
 } from './input';
 export { openTable } from './open-table';
 export * from './problems';
+export { ReportBuilder } from './report-builder';
 export {
   DEFAULT_LIMITS,
   type ReadLimits,
@@ -32,8 +34,11 @@ export {
   verifyShard,
 } from './shard-format';
 export {
+  manifestColumnsOf,
   type Shard,
   ShardBuilder,
+  ShardSink,
+  type ShardSinkOptions,
   type ShardInfo,
   type ShardManifest,
   type ShardManifestColumn,

@@ -98,6 +98,17 @@ describe('inferDataset on CSV', () => {
     });
   });
 
+  it('warns when integers are too large for 32-bit float shards', async () => {
+    const result = await csv('user_id,y\n90000001,1\n90000002,2\n');
+
+    expect(result.report.ok).toBe(true);
+    expect(result.report.problems[0]).toMatchObject({
+      code: 'PRECISION_LOSS',
+      severity: 'warning',
+      column: 'user_id',
+    });
+  });
+
   it('turns a column with too many distinct values into text', async () => {
     const lines = ['id,group'];
     for (let i = 0; i < 300; i++) lines.push(`user${i},g${i % 4}`);

@@ -4,7 +4,13 @@ import { type Cell, type DatasetInput, isImageCell } from './input';
 import { openTable } from './open-table';
 import { DatasetError, type ValidationReport } from './problems';
 import { ReportBuilder } from './report-builder';
-import { DEFAULT_LIMITS, type ReadLimits, type ReadSettings } from './table';
+import {
+  DEFAULT_LIMITS,
+  type ReadLimits,
+  type ReadSettings,
+  type RowBatch,
+  type Table,
+} from './table';
 
 export interface InferOptions {
   /** Forces parts of the layout instead of detecting them. */
@@ -51,6 +57,21 @@ export async function inferDataset(
   input: DatasetInput,
   options: InferOptions = {},
 ): Promise<InferenceResult> {
+  return runInference(input, options);
+}
+
+/** Sees every batch of rows inference reads, after inference has. */
+export type BatchObserver = (
+  table: Pick<Table, 'columns' | 'settings'>,
+  batch: RowBatch,
+) => Promise<void> | void;
+
+/** `inferDataset`, with a hook for writing shards in the same pass. */
+export async function runInference(
+  input: DatasetInput,
+  options: InferOptions,
+  observe?: BatchObserver,
+): Promise<InferenceResult> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const statsOptions: ColumnStatsOptions = {
     maxVocabulary: options.maxVocabulary ?? 1000,
@@ -92,6 +113,7 @@ export async function inferDataset(
         }
       }
       rowCount += rows.length;
+      if (observe) await observe(table, batch);
       if (rowCount >= nextProgress) {
         options.onProgress?.(rowCount);
         nextProgress = rowCount + 10_000;

@@ -21,6 +21,7 @@ export const DatasetProblemCode = {
   MixedTypes: 'MIXED_TYPES',
   MissingValues: 'MISSING_VALUES',
   EmptyColumn: 'EMPTY_COLUMN',
+  PrecisionLoss: 'PRECISION_LOSS',
   InvalidParquet: 'INVALID_PARQUET',
   RowGroupTooLarge: 'ROW_GROUP_TOO_LARGE',
   InvalidArchive: 'INVALID_ARCHIVE',

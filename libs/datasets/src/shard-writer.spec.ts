@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream';
+
 import { describe, expect, it } from 'vitest';
 
 import { inferDataset } from './infer';
-import { bufferInput } from './input';
+import { bufferInput, type DatasetInput } from './input';
 import { readShard, readShardDirectory, verifyShard } from './shard-format';
 import { type Shard, writeShards } from './shard-writer';
 import { pngBytes, zipOf } from './testing/fixtures';
@@ -154,5 +156,40 @@ describe('shards', () => {
     expect(column('x')).toEqual([1.5, NaN, -4]);
     expect(column('n')).toEqual([7, 8, 9]);
     expect(column('tag')).toEqual([0, 1, 0]);
+  });
+
+  it('hands out each shard before reading the rest of the file', async () => {
+    const lines = ['a,b'];
+    for (let i = 0; i < 50_000; i++) lines.push(`${i},${i % 3}`);
+    const bytes = Buffer.from(lines.join('\n'));
+    let read = 0;
+    const input: DatasetInput = {
+      open: () => {
+        read = 0;
+
+        return Readable.from(
+          (function* () {
+            for (let at = 0; at < bytes.length; at += 16 * 1024) {
+              read = Math.min(at + 16 * 1024, bytes.length);
+              yield bytes.subarray(at, at + 16 * 1024);
+            }
+          })(),
+        );
+      },
+    };
+    const inference = await inferDataset(input);
+    const readAtShard: number[] = [];
+    const manifest = await writeShards(input, {
+      settings: inference.settings,
+      schema: inference.schema,
+      rowsPerShard: 5000,
+      onShard: () => {
+        readAtShard.push(read);
+      },
+    });
+
+    expect(manifest.shards).toHaveLength(10);
+    // The first shard (rows 1-5000) is out when about a tenth is read.
+    expect(readAtShard[0]).toBeLessThan(bytes.length / 4);
   });
 });

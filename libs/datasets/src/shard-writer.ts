@@ -4,8 +4,10 @@ import type {
   DatasetSchema,
   ImageShape,
 } from './contract';
+import { categoryKey, isMissing } from './column-stats';
 import { type Cell, type DatasetInput, isImageCell } from './input';
 import { openTable } from './open-table';
+import { DatasetError, DatasetProblemCode } from './problems';
 import {
   packSplitCodes,
   SplitAssigner,
@@ -80,6 +82,10 @@ export interface WriteShardsOptions {
 }
 
 const TARGET_SHARD_BYTES = 8 * 1024 * 1024;
+const NUMBER = 0;
+const CATEGORY = 1;
+const BOOLEAN = 2;
+const IMAGE = 3;
 
 /**
  * The second pass: re-reads the dataset with the settled settings and
@@ -92,17 +98,7 @@ export async function writeShards(
   options: WriteShardsOptions,
 ): Promise<ShardManifest> {
   const { schema } = options;
-  const builder = new ShardBuilder(schema.columns, options.rowsPerShard);
-  if (options.split) validateSplitSpec(options.split);
-  const assigner = options.split ? new SplitAssigner(options.split) : undefined;
-  const stratify = options.split?.stratifyBy;
-  const stratifyIndex =
-    stratify === undefined
-      ? -1
-      : schema.columns.findIndex((c) => c.name === stratify);
-  if (stratify !== undefined && stratifyIndex < 0) {
-    throw new Error(`Cannot stratify by "${stratify}": no such column.`);
-  }
+  const sink = new ShardSink({ ...options, columns: schema.columns });
   const table = await openTable(input, options.settings, {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     fastUnquoted: options.fastUnquoted,
@@ -113,48 +109,141 @@ export async function writeShards(
       'The file no longer has the columns of the schema; run inference again.',
     );
   }
-  const manifest: ShardManifest = {
-    format: 'chorus-shards',
-    version: 1,
-    rowCount: 0,
-    rowsPerShard: builder.rowsPerShard,
-    columns: builder.manifestColumns(),
-    shards: [],
-  };
-  const codes = new Uint8Array(builder.rowsPerShard);
-  const flush = async () => {
+  for await (const batch of table.batches) {
+    for (const row of batch.rows) {
+      const flushing = sink.push(row);
+      if (flushing) await flushing;
+    }
+  }
+  await sink.end();
+
+  return sink.manifest();
+}
+
+export interface ShardSinkOptions {
+  /** The columns rows hold, in order; text columns are not stored. */
+  columns: ColumnSchema[];
+  onShard: WriteShardsOptions['onShard'];
+  onProgress?: WriteShardsOptions['onProgress'];
+  rowsPerShard?: number;
+  split?: SplitSpec;
+  /** See `ShardBuilder`: lets vocabularies grow while rows stream by. */
+  growVocabulary?: number;
+}
+
+/**
+ * Rows in, shards out: fills one shard at a time, assigns splits, hands
+ * each finished shard to `onShard` and keeps the manifest's shard list.
+ */
+export class ShardSink {
+  readonly builder: ShardBuilder;
+  readonly shards: ShardInfo[] = [];
+  private rowCount = 0;
+  private readonly assigner: SplitAssigner | undefined;
+  private readonly stratifyIndex: number;
+  private readonly codes: Uint8Array;
+
+  constructor(private readonly options: ShardSinkOptions) {
+    const { columns, split } = options;
+    this.builder = new ShardBuilder(
+      columns,
+      options.rowsPerShard,
+      options.growVocabulary,
+    );
+    if (split) validateSplitSpec(split);
+    this.assigner = split ? new SplitAssigner(split) : undefined;
+    const stratify = split?.stratifyBy;
+    this.stratifyIndex =
+      stratify === undefined
+        ? -1
+        : columns.findIndex((c) => c.name === stratify);
+    if (stratify !== undefined && this.stratifyIndex < 0) {
+      throw new DatasetError(
+        DatasetProblemCode.InvalidOptions,
+        `The split cannot be stratified by "${stratify}": the dataset has ` +
+          `no such column (columns: ${columns.map((c) => c.name).join(', ')}).`,
+        { column: stratify },
+      );
+    }
+    this.codes = new Uint8Array(this.builder.rowsPerShard);
+  }
+
+  /** Adds a row; returns a promise only when a shard is being handed out. */
+  push(row: Cell[]): Promise<void> | undefined {
+    const builder = this.builder;
+    if (this.assigner) {
+      const key =
+        this.stratifyIndex < 0 ? '' : builder.keyOf(row, this.stratifyIndex);
+      this.codes[builder.rowCount] = this.assigner.next(key);
+    }
+    builder.push(row);
+
+    return builder.rowCount === builder.rowsPerShard ? this.flush() : undefined;
+  }
+
+  /** Hands out the last, shorter shard. */
+  async end(): Promise<void> {
+    if (this.builder.rowCount > 0) await this.flush();
+  }
+
+  manifest(columns = this.builder.manifestColumns()): ShardManifest {
+    const manifest: ShardManifest = {
+      format: 'chorus-shards',
+      version: 1,
+      rowCount: this.rowCount,
+      rowsPerShard: this.builder.rowsPerShard,
+      columns,
+      shards: this.shards,
+    };
+    if (this.assigner && this.options.split) {
+      manifest.split = {
+        spec: this.options.split,
+        counts: { ...this.assigner.counts },
+      };
+    }
+
+    return manifest;
+  }
+
+  private async flush(): Promise<void> {
+    const builder = this.builder;
     const bytes = builder.finish();
+    const index = this.shards.length;
     const info: ShardInfo = {
-      index: manifest.shards.length,
-      name: `shard-${String(manifest.shards.length).padStart(5, '0')}.bin`,
+      index,
+      name: `shard-${String(index).padStart(5, '0')}.bin`,
       rowCount: builder.rowCount,
-      firstRow: manifest.rowCount,
+      firstRow: this.rowCount,
       byteLength: bytes.length,
       sha256: shardChecksum(bytes),
     };
-    if (assigner) info.split = packSplitCodes(codes.subarray(0, info.rowCount));
-    manifest.rowCount += info.rowCount;
-    manifest.shards.push(info);
-    builder.reset();
-    await options.onShard({ info, bytes });
-    options.onProgress?.(manifest.rowCount);
-  };
-  for await (const batch of table.batches) {
-    for (const row of batch.rows) {
-      if (assigner) {
-        const key = stratifyIndex < 0 ? '' : builder.keyOf(row, stratifyIndex);
-        codes[builder.rowCount] = assigner.next(key);
-      }
-      builder.push(row);
-      if (builder.rowCount === builder.rowsPerShard) await flush();
+    if (this.assigner) {
+      info.split = packSplitCodes(this.codes.subarray(0, info.rowCount));
     }
+    this.rowCount += info.rowCount;
+    this.shards.push(info);
+    builder.reset();
+    await this.options.onShard({ info, bytes });
+    this.options.onProgress?.(this.rowCount);
   }
-  if (builder.rowCount > 0) await flush();
-  if (assigner && options.split) {
-    manifest.split = { spec: options.split, counts: { ...assigner.counts } };
-  }
+}
 
-  return manifest;
+/** The columns shards carry (all but text), as the manifest lists them. */
+export function manifestColumnsOf(
+  columns: ColumnSchema[],
+): ShardManifestColumn[] {
+  return columns
+    .filter((schema) => schema.type !== 'text')
+    .map((schema) => {
+      const column: ShardManifestColumn = {
+        name: schema.name,
+        type: schema.type as ShardManifestColumn['type'],
+      };
+      if (schema.vocabulary) column.vocabulary = schema.vocabulary;
+      if (schema.image) column.image = schema.image;
+
+      return column;
+    });
 }
 
 /** Encodes rows into the columns of one shard. */
@@ -164,8 +253,25 @@ export class ShardBuilder {
   private readonly carried: { index: number; schema: ColumnSchema }[];
   private readonly buffers: ColumnData[];
   private readonly vocabularies: (Map<string, number> | undefined)[];
+  /** Per carried column: how it is encoded, and where it is in a row. */
+  private readonly kinds: Uint8Array;
+  private readonly sources: Int32Array;
 
-  constructor(columns: ColumnSchema[], rowsPerShard?: number) {
+  /** Codes past the given vocabulary are added up to this many entries. */
+  private readonly growLimit: number;
+  private readonly overflowed = new Set<number>();
+
+  /**
+   * @param growVocabulary how many entries categorical vocabularies may
+   *   reach by adding unseen values in order of appearance (for writing
+   *   while inference still runs); 0 keeps the given vocabularies.
+   */
+  constructor(
+    columns: ColumnSchema[],
+    rowsPerShard?: number,
+    growVocabulary = 0,
+  ) {
+    this.growLimit = growVocabulary;
     this.carried = columns
       .map((schema, index) => ({ schema, index }))
       .filter(({ schema }) => schema.type !== 'text');
@@ -180,6 +286,16 @@ export class ShardBuilder {
         Math.max(64, Math.floor(TARGET_SHARD_BYTES / Math.max(rowBytes, 1))),
       );
     this.buffers = this.carried.map(({ schema }) => this.allocate(schema));
+    this.kinds = Uint8Array.from(this.carried, ({ schema }) =>
+      schema.type === 'categorical'
+        ? CATEGORY
+        : schema.type === 'boolean'
+          ? BOOLEAN
+          : schema.type === 'image'
+            ? IMAGE
+            : NUMBER,
+    );
+    this.sources = Int32Array.from(this.carried, ({ index }) => index);
     this.vocabularies = this.carried.map(({ schema }) =>
       schema.type === 'categorical'
         ? new Map((schema.vocabulary ?? []).map((v, i) => [v, i]))
@@ -188,40 +304,33 @@ export class ShardBuilder {
   }
 
   manifestColumns(): ShardManifestColumn[] {
-    return this.carried.map(({ schema }) => {
-      const column: ShardManifestColumn = {
-        name: schema.name,
-        type: schema.type as ShardManifestColumn['type'],
-      };
-      if (schema.vocabulary) column.vocabulary = schema.vocabulary;
-      if (schema.image) column.image = schema.image;
-
-      return column;
-    });
+    return manifestColumnsOf(this.carried.map(({ schema }) => schema));
   }
 
   push(row: Cell[]): void {
     const at = this.rowCount;
-    for (let c = 0; c < this.carried.length; c++) {
-      const { schema, index } = this.carried[c];
-      const cell = row[index];
-      const buffer = this.buffers[c];
-      switch (schema.type) {
-        case 'categorical':
-          buffer[at] = this.categoryOf(cell, c);
+    const { kinds, sources, buffers } = this;
+    for (let c = 0; c < kinds.length; c++) {
+      const cell = row[sources[c]];
+      switch (kinds[c]) {
+        case NUMBER:
+          buffers[c][at] =
+            typeof cell === 'number' && Number.isFinite(cell)
+              ? cell
+              : numberOf(cell);
           break;
-        case 'boolean':
-          buffer[at] = booleanOf(cell);
+        case CATEGORY:
+          buffers[c][at] = this.categoryOf(cell, c);
           break;
-        case 'image': {
-          const size = bytesPerRow(schema);
+        case BOOLEAN:
+          buffers[c][at] = booleanOf(cell);
+          break;
+        default: {
+          const size = bytesPerRow(this.carried[c].schema);
           if (isImageCell(cell) && cell.pixels.length === size) {
-            (buffer as Uint8Array).set(cell.pixels, at * size);
+            (buffers[c] as Uint8Array).set(cell.pixels, at * size);
           }
-          break;
         }
-        default:
-          buffer[at] = numberOf(cell);
       }
     }
     this.rowCount += 1;
@@ -261,13 +370,38 @@ export class ShardBuilder {
   }
 
   private categoryOf(cell: Cell, c: number): number {
-    if (cell === null) return -1;
+    if (isMissing(cell) || isImageCell(cell)) return -1;
     const vocabulary = this.vocabularies[c]!;
-    const key = typeof cell === 'string' ? cell : String(cell);
-    const code =
-      vocabulary.get(key) ?? vocabulary.get(key.trim().toLowerCase());
+    const key = categoryKey(cell as string | number | boolean);
+    const code = vocabulary.get(key);
+    if (code !== undefined) return code;
+    if (vocabulary.size >= this.growLimit) {
+      if (this.growLimit > 0) this.overflowed.add(c);
 
-    return code ?? -1;
+      return -1;
+    }
+    vocabulary.set(key, vocabulary.size);
+
+    return vocabulary.size - 1;
+  }
+
+  /**
+   * A categorical column's vocabulary as it stands, in code order; undefined
+   * when a growing vocabulary passed its limit.
+   */
+  vocabularyOf(name: string): string[] | undefined {
+    const c = this.carried.findIndex(({ schema }) => schema.name === name);
+    const vocabulary = this.vocabularies[c];
+    if (vocabulary === undefined || this.overflowed.has(c)) return undefined;
+
+    return [...vocabulary.keys()];
+  }
+
+  /** The type each carried column is encoded as, by name. */
+  encodedTypes(): Map<string, ColumnSchema['type']> {
+    return new Map(
+      this.carried.map(({ schema }) => [schema.name, schema.type]),
+    );
   }
 
   private allocate(schema: ColumnSchema): ColumnData {

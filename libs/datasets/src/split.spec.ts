@@ -82,6 +82,20 @@ describe('splits', () => {
     ).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }));
   });
 
+  it('refuse to stratify by a column the dataset lacks', async () => {
+    const input = bufferInput(Buffer.from('x,label\n1,a\n2,b\n'));
+    const inference = await inferDataset(input);
+
+    await expect(
+      writeShards(input, {
+        settings: inference.settings,
+        schema: inference.schema,
+        split: { ...spec, stratifyBy: 'class' },
+        onShard: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_OPTIONS', column: 'class' });
+  });
+
   it('pack to two bits a row and back', () => {
     const codes = Uint8Array.from([0, 1, 2, 0, 2, 2, 1]);
 
@@ -108,6 +122,7 @@ describe('splits', () => {
     });
 
     // 10 rare rows: 8/1/1; 30 common rows: 24 + 3/3 in three blocks.
+    // "rare" comes first (row 0), so its code is 0.
     expect(manifest.split?.counts).toEqual({
       train: 32,
       validation: 4,
@@ -123,7 +138,7 @@ describe('splits', () => {
     const testX = test.flatMap((b) => Array.from(b.columns.x));
     expect(testX).toHaveLength(4);
     expect(
-      test.flatMap((b) => Array.from(b.columns.label)).filter((c) => c === 1),
+      test.flatMap((b) => Array.from(b.columns.label)).filter((c) => c === 0),
     ).toHaveLength(1);
   });
 });

@@ -37,7 +37,10 @@ export interface ReadLimits {
   ratioFloorBytes: number;
   /** Most pixels (width x height) of one image. Default 40 million. */
   maxImagePixels: number;
-  /** Largest compressed Parquet row group read at once. Default 512 MiB. */
+  /**
+   * Largest compressed Parquet row group read at once. Decoded rows take
+   * several times this in memory. Default 128 MiB.
+   */
   maxRowGroupBytes: number;
 }
 
@@ -50,7 +53,7 @@ export const DEFAULT_LIMITS: ReadLimits = {
   maxCompressionRatio: 100,
   ratioFloorBytes: 1024 * 1024,
   maxImagePixels: 40_000_000,
-  maxRowGroupBytes: 512 * 1024 * 1024,
+  maxRowGroupBytes: 128 * 1024 * 1024,
 };
 
 /** Rows of a table, a batch at a time; `rowNumbers[i]` is 1-based. */
