@@ -133,6 +133,29 @@ describe('dataset ingestion', () => {
     expect(result.body.error?.message).toMatch(/add up to 1/);
   });
 
+  it('fails a split stratified by a column the file does not have', async () => {
+    const project = await newProject();
+
+    const upload = await uploadDataset(
+      project.key,
+      's.csv',
+      Buffer.from(goodCsv()),
+      {
+        trainRatio: '0.8',
+        validationRatio: '0.1',
+        testRatio: '0.1',
+        stratifyBy: 'region',
+      },
+    );
+    const dataset = await settledDataset(project.key, String(upload.body.id));
+
+    expect(dataset.status).toBe('FAILED');
+    expect(dataset.report!.problems[0]).toMatchObject({
+      code: 'INVALID_OPTIONS',
+      column: 'region',
+    });
+  });
+
   it('uploads through presigned part URLs and completes into a dataset', async () => {
     const project = await newProject();
     // Over one 5 MiB part: a multipart upload with two part URLs.

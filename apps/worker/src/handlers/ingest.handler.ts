@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 
 import {
-  inferDataset,
+  DatasetError,
+  type DatasetProblem,
+  ingestDataset,
+  type IngestResult,
   type SplitSpec,
-  validateSplitSpec,
-  writeShards,
 } from '#libs/datasets';
 import type { Prisma, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
@@ -57,47 +58,44 @@ export class IngestHandler implements JobHandler {
       Number(dataset.sizeBytes),
       dataset.name,
     );
-    const inference = await inferDataset(input, {
-      onProgress: (rows) =>
-        void context
-          .reportProgress(0.1, `validated ${rows} rows`)
-          .catch(() => undefined),
-    });
-    const found = {
-      format: inference.settings.format,
-      rowCount: inference.schema.rowCount,
-      schema: json(inference.schema),
-      report: json(inference.report),
-      sample: json(inference.sample),
-    };
-    if (!inference.report.ok) {
-      await context.commit((tx) =>
-        tx.dataset.update({
-          where: { id: dataset.id },
-          data: { ...found, status: 'FAILED' },
-        }),
-      );
-      const errors = inference.report.problems.filter(
-        (p) => p.severity === 'error',
-      );
-      throw ChorusError.badInput(
-        'dataset',
-        `Dataset ${dataset.id} is not usable: ${errors[0]?.message ?? 'see its report'} (${errors.length} kind(s) of error; the dataset's report lists them).`,
-        { datasetId: dataset.id, problems: errors.map((p) => p.code) },
-      );
-    }
-    await context.reportProgress(0.5, 'validated; writing shards');
-
     const prefix = shardPrefix(job.projectId, dataset.id);
     // A retried attempt starts from a clean prefix.
     await storage.removePrefix(prefix);
-    const manifest = await writeShards(input, {
-      settings: inference.settings,
-      schema: inference.schema,
-      split: await this.split(context, dataset.id, dataset.split, found),
-      onShard: ({ info, bytes }) =>
-        storage.put(`${prefix}${info.name}`, bytes, bytes.length),
-    });
+    let ingested: IngestResult;
+    try {
+      ingested = await ingestDataset(input, {
+        split: dataset.split as unknown as SplitSpec,
+        onShard: ({ info, bytes }) =>
+          storage.put(`${prefix}${info.name}`, bytes, bytes.length),
+        onDiscardShards: async (infos) => {
+          for (const info of infos) {
+            await storage.remove(`${prefix}${info.name}`);
+          }
+        },
+        onProgress: (rows) =>
+          void context
+            .reportProgress(0.1, `read ${rows} rows`)
+            .catch(() => undefined),
+      });
+    } catch (error) {
+      if (error instanceof DatasetError) {
+        // Bad options for this data (a split stratified by no column).
+        await this.fail(context, dataset.id, {}, [error.toProblem()]);
+      }
+      throw error;
+    }
+    const found = {
+      format: ingested.settings.format,
+      rowCount: ingested.schema.rowCount,
+      schema: json(ingested.schema),
+      report: json(ingested.report),
+      sample: json(ingested.sample),
+    };
+    const manifest = ingested.manifest;
+    if (!ingested.report.ok || !manifest) {
+      await storage.removePrefix(prefix);
+      await this.fail(context, dataset.id, found, ingested.report.problems);
+    }
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     await storage.put(
       `${prefix}manifest.json`,
@@ -112,7 +110,7 @@ export class IngestHandler implements JobHandler {
           ...found,
           status: 'READY',
           shardPrefix: prefix,
-          shardCount: manifest.shards.length,
+          shardCount: manifest!.shards.length,
         },
       }),
     );
@@ -120,8 +118,9 @@ export class IngestHandler implements JobHandler {
       {
         projectId: job.projectId,
         datasetId: dataset.id,
-        rows: manifest.rowCount,
-        shards: manifest.shards.length,
+        rows: manifest!.rowCount,
+        shards: manifest!.shards.length,
+        passes: ingested.passes,
       },
       'Dataset ready',
     );
@@ -129,58 +128,36 @@ export class IngestHandler implements JobHandler {
     return {
       result: {
         datasetId: dataset.id,
-        rowCount: manifest.rowCount,
-        shardCount: manifest.shards.length,
-        warnings: inference.report.problems.length,
+        rowCount: manifest!.rowCount,
+        shardCount: manifest!.shards.length,
+        passes: ingested.passes,
+        warnings: ingested.report.problems.length,
       },
     };
   }
 
-  /** The stored split, checked against the columns ingestion found. */
-  private async split(
+  /** Marks the dataset FAILED with its report and fails the job. */
+  private async fail(
     context: JobContext,
     datasetId: string,
-    stored: unknown,
-    found: { schema: Prisma.InputJsonValue } & Record<string, unknown>,
-  ): Promise<SplitSpec> {
-    const split = stored as SplitSpec;
-    const columns = (found.schema as { columns: { name: string }[] }).columns;
-    try {
-      validateSplitSpec(split);
-      if (
-        split.stratifyBy &&
-        !columns.some((column) => column.name === split.stratifyBy)
-      ) {
-        throw new Error(
-          `split.stratifyBy names "${split.stratifyBy}", which is not a column; the columns are ${columns.map((c) => c.name).join(', ')}.`,
-        );
-      }
-
-      return split;
-    } catch (error) {
-      const message = (error as Error).message;
-      await context.commit((tx) =>
-        tx.dataset.update({
-          where: { id: datasetId },
-          data: {
-            ...found,
-            status: 'FAILED',
-            report: json({
-              ok: false,
-              problems: [
-                {
-                  code: 'INVALID_SPLIT',
-                  severity: 'error',
-                  message,
-                  count: 1,
-                  examples: [],
-                },
-              ],
-            }),
-          },
-        }),
-      );
-      throw ChorusError.badInput('split', message);
-    }
+    found: Record<string, unknown>,
+    problems: DatasetProblem[],
+  ): Promise<never> {
+    await context.commit((tx) =>
+      tx.dataset.update({
+        where: { id: datasetId },
+        data: {
+          ...found,
+          status: 'FAILED',
+          report: json({ ok: false, problems }),
+        },
+      }),
+    );
+    const errors = problems.filter((p) => p.severity === 'error');
+    throw ChorusError.badInput(
+      'dataset',
+      `Dataset ${datasetId} is not usable: ${errors[0]?.message ?? 'see its report'} (${errors.length} kind(s) of error; the dataset's report lists them).`,
+      { datasetId, problems: errors.map((p) => p.code) },
+    );
   }
 }
