@@ -88,6 +88,15 @@ describe('option validation', () => {
       'spec.tasks[1].name',
       (o: TrainOptions) => o.spec.tasks.push({ ...o.spec.tasks[0] }),
     ],
+    ['shuffleBuffer', (o: TrainOptions) => (o.shuffleBuffer = -1)],
+    [
+      'earlyStopping.monitor',
+      (o: TrainOptions) => (o.earlyStopping = { monitor: 'price.auc' }),
+    ],
+    [
+      'earlyStopping.monitor',
+      (o: TrainOptions) => (o.earlyStopping = { monitor: 'nope.rmse' }),
+    ],
     [
       'spec.tasks[0].source',
       (o: TrainOptions) => (o.spec.tasks[0].source = 'elsewhere'),
@@ -102,5 +111,19 @@ describe('option validation', () => {
     await expect(train(o)).rejects.toThrow(
       'optimizer.kind: "rmsprop" is not supported; use adam, adamw or sgd.',
     );
+  });
+
+  it('asks for a stream factory when a one-shot stream runs dry', async () => {
+    const oneShot = data.batches();
+    const o = options((x) => {
+      x.epochs = 2;
+      x.data = {
+        schema: data.schema,
+        train: data.batches,
+        validation: oneShot,
+      };
+    });
+
+    expect(await fieldOf(o)).toBe('data[0].validation');
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { openStream, rowBatches, type DataSourceOptions } from './data';
+import { TrainingConfigError } from './errors';
 import { taskLoss } from './losses';
 import { MetricAccumulator, PRIMARY_METRIC, type TaskMetrics } from './metrics';
 import { inputTensors, type BuiltModel, type ModelPlan } from './model';
@@ -54,10 +55,12 @@ export async function evaluate(options: {
       { batchSize: options.batchSize, shuffleBuffer: 0, prefetch: 2 },
       new Random(0),
     );
+    let seen = 0;
     for await (const rows of batches) {
       if (options.signal?.aborted) {
         return undefined;
       }
+      seen += rows.length;
       const features = encodeRows(plan.features, plan.layout, rows);
       const inputs = inputTensors(plan.layout, features);
       const logits = model.training.predict(inputs, {
@@ -88,6 +91,13 @@ export async function evaluate(options: {
         accumulators[t].addLoss(loss[0], count[0]);
       }
       tf.dispose([...inputs, ...outputs]);
+    }
+    if (seen === 0) {
+      throw new TrainingConfigError(
+        `data[${s}].validation`,
+        'the validation stream yielded no rows; pass a function that ' +
+          'returns a fresh stream for every epoch.',
+      );
     }
   }
   if (!covered.some(Boolean)) {
