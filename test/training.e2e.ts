@@ -150,10 +150,15 @@ function unzip(bytes: Buffer): Promise<Record<string, Buffer>> {
   });
 }
 
-/** Pids of training children running on this machine. */
+/** Pids of the training children of the test platform's worker. */
 const trainingChildren = () => {
   try {
-    return execFileSync('pgrep', ['-f', 'training/train-child.js'])
+    return execFileSync('pgrep', [
+      '-P',
+      String(inject('workerPid')),
+      '-f',
+      'training/train-child.js',
+    ])
       .toString()
       .trim()
       .split('\n')
@@ -287,6 +292,41 @@ describe('training service', () => {
       expect.objectContaining({ row: 2, field: 'x1' }),
     ]);
     expect(await rest.json()).toEqual(predicted.data!.predict);
+
+    const aliased = await gql(
+      project.key,
+      `mutation($m: ID!, $v: ID!) { setModelAlias(modelId: $m, alias: "production", versionId: $v) {
+        aliases { name versionId } } }`,
+      { m: model.id, v: versionId },
+    );
+    const byAlias = await gql<{ predict: { predictions: unknown[] } }>(
+      project.key,
+      'query($m: ID!, $rows: JSON!) { predict(modelId: $m, alias: "production", rows: $rows) }',
+      { m: model.id, rows },
+    );
+    const compared = await gql<{
+      compareModelVersions: { task: string; delta: number }[];
+    }>(
+      project.key,
+      'query($v: ID!) { compareModelVersions(a: $v, b: $v) { task metric a b delta } }',
+      { v: versionId },
+    );
+    const retried = await gql(
+      project.key,
+      'mutation($id: ID!) { retryJob(id: $id) { id } }',
+      { id: jobId },
+    );
+    expect(aliased.errors).toBeUndefined();
+    expect(byAlias.data!.predict.predictions).toEqual(
+      predicted.data!.predict.predictions,
+    );
+    expect(
+      new Set(compared.data!.compareModelVersions.map((c) => c.task)),
+    ).toEqual(new Set(['price', 'premium', 'tier']));
+    expect(
+      compared.data!.compareModelVersions.every((c) => c.delta === 0),
+    ).toBe(true);
+    expect(codeOf(retried)).toBe('CONFLICT');
   });
 
   it('rejects a bad config before queueing anything, naming the field', async () => {

@@ -79,6 +79,7 @@ export default async function setup(project: TestProject) {
     project.provide('adminKey', adminKey);
     project.provide('platformEnv', JSON.stringify(env));
     project.provide('s3UploadsDir', s3.uploadsDir('chorus-e2e'));
+    project.provide('workerPid', worker.pid ?? 0);
   } catch (error) {
     await cleanup();
     throw error;
@@ -125,5 +126,6 @@ declare module 'vitest' {
     adminKey: string;
     platformEnv: string;
     s3UploadsDir: string;
+    workerPid: number;
   }
 }

@@ -28,6 +28,11 @@ export class PlatformProcess {
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
+  /** The process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   start(): void {
     const child = spawn(
       process.execPath,

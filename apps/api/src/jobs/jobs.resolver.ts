@@ -51,6 +51,18 @@ export class JobsResolver {
     });
   }
 
+  @Mutation(() => Job, {
+    description:
+      'Queues a FAILED or CANCELLED job again; training resumes from its last checkpoint when one is left.',
+  })
+  @RequireScope('WRITE')
+  retryJob(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.retry(principal, id);
+  }
+
   @Subscription(() => JobEvent, {
     description:
       "Every state change and progress report of the project's jobs.",

@@ -86,6 +86,42 @@ export class JobsService {
     return row;
   }
 
+  /** Queues a FAILED or CANCELLED job again, as a new attempt. */
+  async retry(principal: Principal, id: string) {
+    const job = await this.find(principal, id);
+    if (!['FAILED', 'CANCELLED'].includes(job.status)) {
+      throw ChorusError.conflict(
+        `Job ${id} is ${job.status}; only FAILED or CANCELLED jobs can be retried.`,
+      );
+    }
+
+    return this.prisma.$transaction(async (tx) => {
+      const row = await tx.job.update({
+        where: { id },
+        data: { status: 'QUEUED', error: Prisma.DbNull, finishedAt: null },
+      });
+      await this.queue.enqueue(
+        { jobId: row.id, projectId: row.projectId, kind: row.kind },
+        {
+          capability: row.capability === 'GPU' ? 'gpu' : 'cpu',
+          priority: row.priority,
+          tx: sqlExecutor(tx),
+        },
+      );
+      await publishJobEvent(tx, {
+        projectId: row.projectId,
+        jobId: row.id,
+        kind: row.kind,
+        status: 'QUEUED',
+        progress: row.progress,
+        message: 'queued again',
+        at: new Date().toISOString(),
+      });
+
+      return row;
+    });
+  }
+
   async find(principal: Principal, id: string) {
     parseId(id);
     const job = await this.prisma.job.findFirst({

@@ -76,6 +76,36 @@ export class ModelVersion {
 }
 
 @ObjectType()
+export class ModelAlias {
+  @Field()
+  name!: string;
+
+  @Field(() => ID)
+  versionId!: string;
+
+  @Field(() => GraphQLISODateTime)
+  updatedAt!: Date;
+}
+
+@ObjectType({ description: 'One metric of one task in two versions.' })
+export class MetricComparison {
+  @Field()
+  task!: string;
+
+  @Field()
+  metric!: string;
+
+  @Field(() => Float, { nullable: true })
+  a?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  b?: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'b minus a.' })
+  delta?: number | null;
+}
+
+@ObjectType()
 export class Model {
   @Field(() => ID)
   id!: string;
@@ -91,6 +121,9 @@ export class Model {
 
   @Field(() => [ModelVersion], { description: 'Newest first.' })
   versions!: ModelVersion[];
+
+  @Field(() => [ModelAlias])
+  aliases!: ModelAlias[];
 
   @Field(() => GraphQLISODateTime)
   createdAt!: Date;

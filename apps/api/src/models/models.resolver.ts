@@ -8,6 +8,8 @@ import {
   Resolver,
 } from '@nestjs/graphql';
 
+import { ChorusError } from '#libs/errors';
+
 import { CurrentPrincipal, RequireScope } from '../auth/decorators';
 import { Principal } from '../auth/principal';
 import { GraphQLJSON } from '../common/json.scalar';
@@ -17,6 +19,7 @@ import {
   CreateModelInput,
   CreateTaskInput,
   JobMetric,
+  MetricComparison,
   Model,
   ModelPage,
   ModelVersion,
@@ -97,12 +100,48 @@ export class ModelsResolver {
     description:
       'Predictions per task for each row, and an error naming the row and field for each bad row.',
   })
-  predict(
+  async predict(
     @CurrentPrincipal() principal: Principal,
-    @Args('versionId', { type: () => ID }) versionId: string,
     @Args('rows', { type: () => GraphQLJSON }) rows: unknown,
+    @Args('versionId', { type: () => ID, nullable: true }) versionId?: string,
+    @Args('modelId', { type: () => ID, nullable: true }) modelId?: string,
+    @Args('alias', { nullable: true }) alias?: string,
   ) {
-    return this.service.predict(principal, versionId, rows);
+    if (!versionId && !(modelId && alias)) {
+      throw ChorusError.badInput(
+        'versionId',
+        'Name the version: versionId, or modelId with alias (such as "production").',
+      );
+    }
+    const id =
+      versionId ??
+      (await this.service.resolveAlias(principal, modelId!, alias!));
+
+    return this.service.predict(principal, id, rows);
+  }
+
+  @Mutation(() => Model, {
+    description: 'Sets or moves an alias (such as production) to a version.',
+  })
+  @RequireScope('WRITE')
+  setModelAlias(
+    @CurrentPrincipal() principal: Principal,
+    @Args('modelId', { type: () => ID }) modelId: string,
+    @Args('alias') alias: string,
+    @Args('versionId', { type: () => ID }) versionId: string,
+  ) {
+    return this.service.setAlias(principal, modelId, alias, versionId);
+  }
+
+  @Query(() => [MetricComparison], {
+    description: "Two versions' per-task metrics side by side.",
+  })
+  compareModelVersions(
+    @CurrentPrincipal() principal: Principal,
+    @Args('a', { type: () => ID }) a: string,
+    @Args('b', { type: () => ID }) b: string,
+  ) {
+    return this.service.compareVersions(principal, a, b);
   }
 }
 

@@ -176,7 +176,7 @@ export class ModelsService {
         spec: spec as never,
         tasks: { connect: tasks.map((t) => ({ id: t.id })) },
       },
-      include: { tasks: true, versions: true },
+      include: { tasks: true, versions: true, aliases: true },
     });
   }
 
@@ -184,7 +184,11 @@ export class ModelsService {
     parseId(id);
     const model = await this.prisma.model.findFirst({
       where: { id, projectId: principal.projectId },
-      include: { tasks: true, versions: { orderBy: { number: 'desc' } } },
+      include: {
+        tasks: true,
+        versions: { orderBy: { number: 'desc' } },
+        aliases: true,
+      },
     });
     if (!model) {
       throw ChorusError.notFound('Model', id);
@@ -198,7 +202,11 @@ export class ModelsService {
     const rows = await this.prisma.model.findMany({
       ...query,
       where: { AND: [query.where, { projectId: principal.projectId }] },
-      include: { tasks: true, versions: { orderBy: { number: 'desc' } } },
+      include: {
+        tasks: true,
+        versions: { orderBy: { number: 'desc' } },
+        aliases: true,
+      },
     });
 
     return toPage(
@@ -311,6 +319,85 @@ export class ModelsService {
     const version = await this.findVersion(principal, id);
 
     return { version, stream: await this.storage.get(version.artifactKey) };
+  }
+
+  /** Points an alias such as `production` at a version of the model. */
+  async setAlias(
+    principal: Principal,
+    modelId: string,
+    alias: string,
+    versionId: string,
+  ) {
+    parseId(modelId, 'modelId');
+    parseId(versionId, 'versionId');
+    if (!/^[a-z][a-z0-9_-]{0,39}$/.test(alias)) {
+      throw ChorusError.badInput(
+        'alias',
+        'alias must be 1 to 40 lower-case letters, digits, _ or -, starting with a letter.',
+      );
+    }
+    const version = await this.prisma.modelVersion.findFirst({
+      where: { id: versionId, modelId, projectId: principal.projectId },
+    });
+    if (!version) {
+      throw ChorusError.notFound('ModelVersion', versionId);
+    }
+    await this.prisma.modelAlias.upsert({
+      where: { modelId_name: { modelId, name: alias } },
+      create: { modelId, name: alias, versionId },
+      update: { versionId },
+    });
+
+    return this.findModel(principal, modelId);
+  }
+
+  /** The version an alias points at. */
+  async resolveAlias(principal: Principal, modelId: string, alias: string) {
+    parseId(modelId, 'modelId');
+    const row = await this.prisma.modelAlias.findFirst({
+      where: {
+        modelId,
+        name: alias,
+        model: { projectId: principal.projectId },
+      },
+    });
+    if (!row) {
+      throw ChorusError.notFound('ModelAlias', `${modelId}/${alias}`);
+    }
+
+    return row.versionId;
+  }
+
+  /** Per-task metrics of two versions side by side. */
+  async compareVersions(principal: Principal, a: string, b: string) {
+    const [left, right] = await Promise.all([
+      this.findVersion(principal, a),
+      this.findVersion(principal, b),
+    ]);
+    const metricsOf = (v: { metrics: unknown }) =>
+      (v.metrics ?? {}) as Record<string, Record<string, number>>;
+    const keys = new Set<string>();
+    for (const version of [left, right]) {
+      for (const [task, metrics] of Object.entries(metricsOf(version))) {
+        for (const metric of Object.keys(metrics)) {
+          keys.add(`${task}\u0000${metric}`);
+        }
+      }
+    }
+
+    return [...keys].sort().map((key) => {
+      const [task, metric] = key.split('\u0000');
+      const va = metricsOf(left)[task]?.[metric] ?? null;
+      const vb = metricsOf(right)[task]?.[metric] ?? null;
+
+      return {
+        task,
+        metric,
+        a: va,
+        b: vb,
+        delta: va !== null && vb !== null ? vb - va : null,
+      };
+    });
   }
 
   async predict(principal: Principal, versionId: string, rows: unknown) {
