@@ -1,11 +1,31 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { apiUrl, codeOf, gql, newProject } from './support/client';
+import { freePort, PlatformProcess, waitForReady } from '#libs/embedded';
 
-// The test platform allows 100 requests per key per minute.
+import { codeOf, gql, newProject } from './support/client';
+
+// An API instance of its own with a budget of 100 requests per key a minute.
 const LIMIT = 100;
 
 describe('rate limit', () => {
+  let api: PlatformProcess;
+  let base: string;
+
+  beforeAll(async () => {
+    const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
+    const port = await freePort();
+    api = new PlatformProcess('api', {
+      ...env,
+      PORT: String(port),
+      RATE_LIMIT_REQUESTS: String(LIMIT),
+    });
+    api.start();
+    base = `http://127.0.0.1:${port}`;
+    await waitForReady(`${base}/health/ready`);
+  });
+
+  afterAll(() => api.stop());
+
   it('counts every aliased GraphQL field and answers 429 with RATE_LIMITED', async () => {
     const project = await newProject();
     const fields = Array.from(
@@ -13,7 +33,7 @@ describe('rate limit', () => {
       (_, i) => `a${i}: me { platformAdmin }`,
     );
 
-    const result = await gql(project.key, `{ ${fields.join(' ')} }`);
+    const result = await gql(project.key, `{ ${fields.join(' ')} }`, {}, base);
 
     // The 101st alias is the first over the budget; `me` is non-null, so
     // its error ends the whole operation.
@@ -30,15 +50,20 @@ describe('rate limit', () => {
       { length: LIMIT },
       (_, i) => `a${i}: me { platformAdmin }`,
     );
-    await gql(project.key, `{ ${fields.join(' ')} }`);
+    await gql(project.key, `{ ${fields.join(' ')} }`, {}, base);
 
-    const graphql = await gql(project.key, '{ me { platformAdmin } }');
+    const graphql = await gql(
+      project.key,
+      '{ me { platformAdmin } }',
+      {},
+      base,
+    );
     const rest = await fetch(
-      `${apiUrl()}/v1/datasets/00000000-0000-4000-8000-000000000000/file`,
+      `${base}/v1/datasets/00000000-0000-4000-8000-000000000000/file`,
       { headers: { Authorization: `Bearer ${project.key}` } },
     );
     const body = (await rest.json()) as { error: { code: string } };
-    const otherKey = await gql(other.key, '{ me { platformAdmin } }');
+    const otherKey = await gql(other.key, '{ me { platformAdmin } }', {}, base);
 
     expect(graphql.status).toBe(429);
     expect(codeOf(graphql)).toBe('RATE_LIMITED');

@@ -329,6 +329,49 @@ describe('training service', () => {
     expect(codeOf(retried)).toBe('CONFLICT');
   });
 
+  it('runs each of 30 concurrently started trainings exactly once', async () => {
+    const { project, model } = await modelOnThreeTargets(60);
+
+    const jobIds = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        startTraining(project.key, model.id, { epochs: 1, batchSize: 30 }),
+      ),
+    );
+    const jobs = [];
+    for (const id of jobIds) {
+      jobs.push(
+        await waitForJob(project.key, id, (j) =>
+          ['SUCCEEDED', 'FAILED'].includes(j.status),
+        ),
+      );
+    }
+    const versions = await gql<{
+      model: { versions: { number: number; jobId: string }[] };
+    }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { number jobId } } }',
+      {
+        id: model.id,
+      },
+    );
+    const url = await gql<{ artifactUrl: string }>(
+      project.key,
+      'query($v: ID!) { artifactUrl(versionId: $v, expiresInSeconds: 60) }',
+      { v: jobs[0].result!.versionId },
+    );
+
+    expect(new Set(jobIds).size).toBe(30);
+    expect(jobs.map((j) => [j.status, j.attempts])).toEqual(
+      jobIds.map(() => ['SUCCEEDED', 1]),
+    );
+    const list = versions.data!.model.versions;
+    expect(list.map((v) => v.number).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    expect(new Set(list.map((v) => v.jobId))).toEqual(new Set(jobIds));
+    expect((await fetch(url.data!.artifactUrl)).status).toBe(200);
+  });
+
   it('rejects a bad config before queueing anything, naming the field', async () => {
     const { project, model } = await modelOnThreeTargets(60);
 

@@ -1,6 +1,7 @@
 import {
   Args,
   ID,
+  Int,
   Mutation,
   Parent,
   Query,
@@ -8,6 +9,7 @@ import {
   Resolver,
 } from '@nestjs/graphql';
 
+import { JobCapability } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 
 import { CurrentPrincipal, RequireScope } from '../auth/decorators';
@@ -80,8 +82,41 @@ export class ModelsResolver {
     @Args('modelId', { type: () => ID }) modelId: string,
     @Args('config', { type: () => GraphQLJSON, nullable: true })
     config: unknown,
+    @Args('capability', {
+      type: () => JobCapability,
+      nullable: true,
+      description:
+        'CPU (default) or GPU: only workers that can run it take it.',
+    })
+    capability?: JobCapability,
+    @Args('priority', {
+      type: () => Int,
+      nullable: true,
+      description: 'Higher runs first; default 0.',
+    })
+    priority?: number,
   ) {
-    return this.service.startTraining(principal, modelId, config);
+    return this.service.startTraining(principal, modelId, config, {
+      capability,
+      priority,
+    });
+  }
+
+  @Query(() => String, {
+    description:
+      'A presigned URL to download the artifact zip straight from object storage.',
+  })
+  artifactUrl(
+    @CurrentPrincipal() principal: Principal,
+    @Args('versionId', { type: () => ID }) versionId: string,
+    @Args('expiresInSeconds', { type: () => Int, nullable: true })
+    expiresInSeconds?: number,
+  ) {
+    return this.service.artifactUrl(
+      principal,
+      versionId,
+      expiresInSeconds ?? 900,
+    );
   }
 
   @Mutation(() => Job, {

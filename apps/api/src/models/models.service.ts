@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 
 import type { DatasetSchema } from '#libs/datasets';
-import type { PrismaClient, TaskKind } from '#libs/db';
+import type { JobCapability, PrismaClient, TaskKind } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import {
   buildTrainingRun,
@@ -220,7 +220,12 @@ export class ModelsService {
    * Nothing is queued for a bad config (BAD_USER_INPUT naming the field) or
    * a dataset that is not READY (CONFLICT).
    */
-  async startTraining(principal: Principal, modelId: string, raw: unknown) {
+  async startTraining(
+    principal: Principal,
+    modelId: string,
+    raw: unknown,
+    queueing: { capability?: JobCapability; priority?: number } = {},
+  ) {
     parseId(modelId, 'modelId');
     const options = parseInput(trainingConfigSchema, raw ?? {}, 'config');
     const model = await this.prisma.model.findFirst({
@@ -259,6 +264,8 @@ export class ModelsService {
       projectId: principal.projectId,
       kind: 'TRAIN',
       config: config as never,
+      capability: queueing.capability,
+      priority: queueing.priority,
       datasetIds: [...new Set(model.tasks.map((t) => t.datasetId))],
     });
   }
@@ -313,6 +320,12 @@ export class ModelsService {
     }
 
     return versionJson(version);
+  }
+
+  async artifactUrl(principal: Principal, id: string, expiresIn: number) {
+    const version = await this.findVersion(principal, id);
+
+    return this.storage.presignGet(version.artifactKey, expiresIn);
   }
 
   async openArtifact(principal: Principal, id: string) {
