@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 
 import { ConfigError, loadEnv } from '#libs/config';
@@ -7,8 +6,10 @@ import { applyMigrations } from '#libs/db';
 import {
   EmbeddedPostgresHandle,
   EmbeddedS3Handle,
+  freePort,
   startEmbeddedPostgres,
   startEmbeddedS3,
+  waitForReady,
 } from '#libs/embedded';
 
 import { Child } from './children';
@@ -88,7 +89,7 @@ async function main() {
     );
     children.forEach((child) => child.start());
     const base = `http://localhost:${env.PORT}`;
-    await waitForReady(`${base}/health/ready`);
+    await waitForReady(`${base}/health/ready`, 120_000);
     log(`Chorus is up.
     GraphQL   ${base}/graphql
     REST docs ${base}/docs
@@ -103,33 +104,6 @@ async function main() {
     );
     await stop(1);
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForReady(url: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url);
-      if (response.ok) {
-        return;
-      }
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  throw new Error(`${url} did not become ready within ${timeoutMs / 1000} s`);
 }
 
 main().catch((error) => {

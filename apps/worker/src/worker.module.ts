@@ -11,7 +11,7 @@ import pino, { Logger } from 'pino';
 import { Env, requireEnv } from '#libs/config';
 import { createPrismaClient, PrismaClient } from '#libs/db';
 import { JobQueue } from '#libs/queue';
-import { ObjectStorage } from '#libs/storage';
+import { ObjectStorage, storageFromEnv } from '#libs/storage';
 import { sweepStaleUploads } from '#libs/uploads';
 
 import { IngestHandler } from './handlers/ingest.handler';
@@ -112,18 +112,7 @@ export class WorkerModule {
               poolSize: 5,
             }),
         },
-        {
-          provide: STORAGE,
-          useFactory: () =>
-            new ObjectStorage({
-              endpoint: requireEnv(env, 'S3_ENDPOINT'),
-              accessKey: requireEnv(env, 'S3_ACCESS_KEY'),
-              secretKey: requireEnv(env, 'S3_SECRET_KEY'),
-              region: env.S3_REGION,
-              bucket: env.S3_BUCKET,
-              presignMaxSeconds: env.PRESIGN_MAX_SECONDS,
-            }),
-        },
+        { provide: STORAGE, useFactory: () => storageFromEnv(env) },
         {
           provide: QUEUE,
           useFactory: () =>

@@ -1,2 +1,3 @@
+export * from './from-env';
 export * from './object-storage';
 export * from './stream-upload';

@@ -118,16 +118,7 @@ export class ObjectStorage {
 
   /** Removes every object whose key starts with the prefix. */
   async removePrefix(prefix: string): Promise<number> {
-    const keys: string[] = [];
-    for await (const item of this.client.listObjectsV2(
-      this.bucket,
-      prefix,
-      true,
-    )) {
-      if (item.name) {
-        keys.push(item.name);
-      }
-    }
+    const keys = await this.list(prefix);
     for (let i = 0; i < keys.length; i += 500) {
       await this.client.removeObjects(this.bucket, keys.slice(i, i + 500));
     }

@@ -8,7 +8,7 @@ import {
 import { Env } from '#libs/config';
 import type { PrismaClient } from '#libs/db';
 
-import { generateApiKey, hashApiKey, keyPrefix } from './api-keys';
+import { newApiKey } from './api-keys';
 import { ENV, PRISMA } from '../core/tokens';
 
 const BOOTSTRAP_LOCK = 4_217_002;
@@ -27,7 +27,11 @@ export class AdminBootstrap implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap() {
-    const key = this.env.CHORUS_ADMIN_KEY ?? generateApiKey();
+    const { key, data } = newApiKey(
+      'admin',
+      ['ADMIN'],
+      this.env.CHORUS_ADMIN_KEY,
+    );
     const created = await this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`;
       if (await tx.project.findFirst({ where: { system: true } })) {
@@ -37,14 +41,7 @@ export class AdminBootstrap implements OnApplicationBootstrap {
         data: {
           name: 'system',
           system: true,
-          apiKeys: {
-            create: {
-              name: 'admin',
-              prefix: keyPrefix(key),
-              hash: hashApiKey(key),
-              scopes: ['ADMIN'],
-            },
-          },
+          apiKeys: { create: data },
         },
       });
 

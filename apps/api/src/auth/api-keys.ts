@@ -1,5 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+import type { ApiKeyScope } from '#libs/db';
+
 /** Keys look like chorus_<43 base64url characters> (256 random bits). */
 export function generateApiKey(): string {
   return `chorus_${randomBytes(32).toString('base64url')}`;
@@ -20,4 +22,16 @@ export function sameHash(a: string, b: string): boolean {
   const right = Buffer.from(b, 'hex');
 
   return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** A key (new unless given) and the row fields that store it, never the key itself. */
+export function newApiKey(
+  name: string,
+  scopes: ApiKeyScope[],
+  key = generateApiKey(),
+) {
+  return {
+    key,
+    data: { name, prefix: keyPrefix(key), hash: hashApiKey(key), scopes },
+  };
 }

@@ -9,22 +9,10 @@ import {
 import { Env, requireEnv } from '#libs/config';
 import { createPrismaClient, PrismaClient } from '#libs/db';
 import { JobQueue } from '#libs/queue';
-import { ObjectStorage } from '#libs/storage';
+import { ObjectStorage, storageFromEnv } from '#libs/storage';
 
 import { JobEventBus } from './job-event-bus';
 import { ENV, PRISMA, QUEUE, STORAGE } from './tokens';
-
-/** Builds the storage adapter from the validated environment. */
-export function storageFromEnv(env: Env): ObjectStorage {
-  return new ObjectStorage({
-    endpoint: requireEnv(env, 'S3_ENDPOINT'),
-    accessKey: requireEnv(env, 'S3_ACCESS_KEY'),
-    secretKey: requireEnv(env, 'S3_SECRET_KEY'),
-    region: env.S3_REGION,
-    bucket: env.S3_BUCKET,
-    presignMaxSeconds: env.PRESIGN_MAX_SECONDS,
-  });
-}
 
 /** The adapters every feature module uses: database, storage, queue, events. */
 @Global()

@@ -53,6 +53,18 @@ export class JobsResolver {
 
   @Mutation(() => Job, {
     description:
+      'Cancels a queued or running job; training stops within a batch.',
+  })
+  @RequireScope('WRITE')
+  cancelJob(
+    @CurrentPrincipal() principal: Principal,
+    @Args('id', { type: () => ID }) id: string,
+  ) {
+    return this.service.cancel(principal, id);
+  }
+
+  @Mutation(() => Job, {
+    description:
       'Queues a FAILED or CANCELLED job again; training resumes from its last checkpoint when one is left.',
   })
   @RequireScope('WRITE')

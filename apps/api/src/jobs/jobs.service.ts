@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import {
+  Job,
   JobCapability,
   JobKind,
   Prisma,
@@ -65,25 +66,56 @@ export class JobsService {
         priority: options.priority ?? 0,
       },
     });
+    await this.enqueue(tx, row, 'queued');
+
+    return row;
+  }
+
+  /** Sends a QUEUED job row to the workers and tells subscribers, in tx. */
+  private async enqueue(tx: PrismaTransaction, row: Job, message: string) {
     await this.queue.enqueue(
       { jobId: row.id, projectId: row.projectId, kind: row.kind },
       {
-        capability: capability === 'GPU' ? 'gpu' : 'cpu',
+        capability: row.capability === 'GPU' ? 'gpu' : 'cpu',
         priority: row.priority,
         tx: sqlExecutor(tx),
       },
     );
+    await this.announce(tx, row, message);
+  }
+
+  private async announce(tx: PrismaTransaction, row: Job, message: string) {
     await publishJobEvent(tx, {
       projectId: row.projectId,
       jobId: row.id,
       kind: row.kind,
       status: row.status,
-      progress: 0,
-      message: 'queued',
+      progress: row.progress,
+      message,
       at: new Date().toISOString(),
     });
+  }
 
-    return row;
+  /** Cancels a queued or running job; a running one stops within a batch. */
+  async cancel(principal: Principal, id: string) {
+    const job = await this.find(principal, id);
+    if (!['QUEUED', 'RUNNING'].includes(job.status)) {
+      throw ChorusError.conflict(
+        `Job ${id} is ${job.status}; only QUEUED or RUNNING jobs can be cancelled.`,
+      );
+    }
+
+    return this.prisma.$transaction(async (tx) => {
+      // A queued delivery is skipped by the worker that takes it; a running
+      // one notices the status and stops its training.
+      const row = await tx.job.update({
+        where: { id },
+        data: { status: 'CANCELLED', finishedAt: new Date() },
+      });
+      await this.announce(tx, row, 'cancelled');
+
+      return row;
+    });
   }
 
   /** Queues a FAILED or CANCELLED job again, as a new attempt. */
@@ -100,23 +132,7 @@ export class JobsService {
         where: { id },
         data: { status: 'QUEUED', error: Prisma.DbNull, finishedAt: null },
       });
-      await this.queue.enqueue(
-        { jobId: row.id, projectId: row.projectId, kind: row.kind },
-        {
-          capability: row.capability === 'GPU' ? 'gpu' : 'cpu',
-          priority: row.priority,
-          tx: sqlExecutor(tx),
-        },
-      );
-      await publishJobEvent(tx, {
-        projectId: row.projectId,
-        jobId: row.id,
-        kind: row.kind,
-        status: 'QUEUED',
-        progress: row.progress,
-        message: 'queued again',
-        at: new Date().toISOString(),
-      });
+      await this.enqueue(tx, row, 'queued again');
 
       return row;
     });

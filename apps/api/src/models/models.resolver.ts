@@ -119,18 +119,6 @@ export class ModelsResolver {
     );
   }
 
-  @Mutation(() => Job, {
-    description:
-      'Cancels a queued or running job; training stops within a batch.',
-  })
-  @RequireScope('WRITE')
-  cancelJob(
-    @CurrentPrincipal() principal: Principal,
-    @Args('id', { type: () => ID }) id: string,
-  ) {
-    return this.service.cancelJob(principal, id);
-  }
-
   @Query(() => GraphQLJSON, {
     description:
       'Predictions per task for each row, and an error naming the row and field for each bad row.',

@@ -4,11 +4,7 @@ import { z } from 'zod';
 import type { DatasetSchema } from '#libs/datasets';
 import type { JobCapability, PrismaClient, TaskKind } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import {
-  buildTrainingRun,
-  publishJobEvent,
-  trainingConfigSchema,
-} from '#libs/jobs';
+import { buildTrainingRun, trainingConfigSchema } from '#libs/jobs';
 import { ObjectStorage } from '#libs/storage';
 import { TrainingConfigError, validateTrainOptions } from '#libs/training';
 
@@ -267,34 +263,6 @@ export class ModelsService {
       capability: queueing.capability,
       priority: queueing.priority,
       datasetIds: [...new Set(model.tasks.map((t) => t.datasetId))],
-    });
-  }
-
-  /** Cancels a queued or running job; a running one stops within a batch. */
-  async cancelJob(principal: Principal, id: string) {
-    const job = await this.jobs.find(principal, id);
-    if (!['QUEUED', 'RUNNING'].includes(job.status)) {
-      throw ChorusError.conflict(
-        `Job ${id} is ${job.status}; only QUEUED or RUNNING jobs can be cancelled.`,
-      );
-    }
-
-    return this.prisma.$transaction(async (tx) => {
-      const updated = await tx.job.update({
-        where: { id },
-        data: { status: 'CANCELLED', finishedAt: new Date() },
-      });
-      await publishJobEvent(tx, {
-        projectId: updated.projectId,
-        jobId: id,
-        kind: updated.kind,
-        status: 'CANCELLED',
-        progress: updated.progress,
-        message: 'cancelled',
-        at: new Date().toISOString(),
-      });
-
-      return updated;
     });
   }
 

@@ -5,7 +5,7 @@ import type { ApiKeyScope, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 
 import { ApiKeyService } from '../auth/api-key.service';
-import { generateApiKey, hashApiKey, keyPrefix } from '../auth/api-keys';
+import { newApiKey } from '../auth/api-keys';
 import { Principal } from '../auth/principal';
 import { parseId, parseInput } from '../common/input';
 import { PageArgs, pageQuery, toPage } from '../common/pagination';
@@ -46,19 +46,9 @@ export class ProjectsService {
   async createProject(principal: Principal, input: CreateProjectInput) {
     this.requirePlatformAdmin(principal, 'create projects');
     const data = parseInput(createProjectSchema, input);
-    const key = generateApiKey();
+    const { key, data: keyData } = newApiKey('admin', ['ADMIN']);
     const project = await this.prisma.project.create({
-      data: {
-        name: data.name,
-        apiKeys: {
-          create: {
-            name: 'admin',
-            prefix: keyPrefix(key),
-            hash: hashApiKey(key),
-            scopes: ['ADMIN'],
-          },
-        },
-      },
+      data: { name: data.name, apiKeys: { create: keyData } },
       include: { apiKeys: true },
     });
     this.logger.log({ projectId: project.id }, 'Project created');
@@ -114,16 +104,11 @@ export class ProjectsService {
       }
       await this.findProject(principal, projectId);
     }
-    const key = generateApiKey();
+    const { key, data: keyData } = newApiKey(data.name, [
+      ...new Set(data.scopes),
+    ] as ApiKeyScope[]);
     const apiKey = await this.prisma.apiKey.create({
-      data: {
-        projectId,
-        name: data.name,
-        prefix: keyPrefix(key),
-        hash: hashApiKey(key),
-        scopes: [...new Set(data.scopes)] as ApiKeyScope[],
-        expiresAt: data.expiresAt ?? null,
-      },
+      data: { ...keyData, projectId, expiresAt: data.expiresAt ?? null },
     });
     this.logger.log({ projectId, keyId: apiKey.id }, 'API key created');
 
