@@ -372,6 +372,30 @@ describe('training service', () => {
     expect((await fetch(url.data!.artifactUrl)).status).toBe(200);
   });
 
+  it('fails a diverging run with the task and step named, and no version', async () => {
+    const { project, model } = await modelOnThreeTargets(300);
+
+    const jobId = await startTraining(project.key, model.id, {
+      epochs: 5,
+      optimizer: 'sgd',
+      learningRate: 10,
+    });
+    const job = await waitForJob(project.key, jobId, (j) =>
+      ['SUCCEEDED', 'FAILED'].includes(j.status),
+    );
+    const versions = await gql<{ model: { versions: unknown[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { id } } }',
+      { id: model.id },
+    );
+
+    expect(job.status).toBe('FAILED');
+    expect(job.attempts).toBe(1);
+    expect(job.error!.message).toMatch(/task "?(price|premium|tier)"?/);
+    expect(job.error!.message).toMatch(/step \d+/);
+    expect(versions.data!.model.versions).toEqual([]);
+  });
+
   it('rejects a bad config before queueing anything, naming the field', async () => {
     const { project, model } = await modelOnThreeTargets(60);
 

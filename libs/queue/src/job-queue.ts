@@ -76,6 +76,9 @@ export class JobQueue {
       connectionString: options.databaseUrl,
       schema: settings.schema,
       max: 4,
+      // Workers wake on NOTIFY when a job is sent, instead of waiting out
+      // their polling interval (which stays as the fallback).
+      useListenNotify: true,
     });
     boss.on('error', (error) => {
       // pg-boss reports background maintenance failures here; they are
@@ -93,6 +96,7 @@ export class JobQueue {
         retryLimit: settings.retryLimit,
         retryDelay: 2,
         retryBackoff: true,
+        notify: true,
       });
     }
 
