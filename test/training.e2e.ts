@@ -360,6 +360,14 @@ describe('training service', () => {
       { v: jobs[0].result!.versionId },
     );
 
+    const listed = await gql<{ jobs: { nodes: { id: string }[] } }>(
+      project.key,
+      'query($m: ID!) { jobs(kind: TRAIN, modelId: $m, status: SUCCEEDED, first: 100) { nodes { id } } }',
+      { m: model.id },
+    );
+    expect(new Set(listed.data!.jobs.nodes.map((j) => j.id))).toEqual(
+      new Set(jobIds),
+    );
     expect(new Set(jobIds).size).toBe(30);
     expect(jobs.map((j) => [j.status, j.attempts])).toEqual(
       jobIds.map(() => ['SUCCEEDED', 1]),

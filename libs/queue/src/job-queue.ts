@@ -127,6 +127,9 @@ export class JobQueue {
         batchSize: 1,
         includeMetadata: true,
         pollingIntervalSeconds: 1,
+        // NOTIFY wakes an idle worker at once; this poll picks up the
+        // backlog after each job (pg-boss' default backstop is 30 s).
+        notifyPollingIntervalSeconds: 1,
       },
       async (jobs) => {
         const [job] = jobs as unknown as JobWithMetadata<JobMessage>[];

@@ -1,4 +1,5 @@
 import {
+  ArgsType,
   Field,
   Float,
   GraphQLISODateTime,
@@ -11,7 +12,7 @@ import { GraphQLJSON } from '../common/json.scalar';
 
 import { JobCapability, JobKind, JobStatus } from '#libs/db';
 
-import { Paginated } from '../common/pagination';
+import { PageArgs, Paginated } from '../common/pagination';
 
 registerEnumType(JobKind, { name: 'JobKind' });
 registerEnumType(JobStatus, { name: 'JobStatus' });
@@ -64,6 +65,18 @@ export class Job {
 
 @ObjectType()
 export class JobPage extends Paginated(Job) {}
+
+@ArgsType()
+export class JobListArgs extends PageArgs {
+  @Field(() => JobStatus, { nullable: true })
+  status?: JobStatus;
+
+  @Field(() => JobKind, { nullable: true })
+  kind?: JobKind;
+
+  @Field(() => ID, { nullable: true })
+  modelId?: string;
+}
 
 @ObjectType({ description: 'A change of a job, delivered as it happens.' })
 export class JobEvent {

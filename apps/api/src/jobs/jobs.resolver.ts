@@ -9,9 +9,9 @@ import {
 
 import { CurrentPrincipal, RequireScope } from '../auth/decorators';
 import { Principal } from '../auth/principal';
-import { PageArgs, pageComplexity } from '../common/pagination';
+import { pageComplexity } from '../common/pagination';
 import { JobEventBus } from '../core/job-event-bus';
-import { Job, JobEvent, JobPage } from './job.types';
+import { Job, JobEvent, JobListArgs, JobPage } from './job.types';
 import type { JobEvent as BusEvent } from '#libs/jobs';
 import { JobsService } from './jobs.service';
 
@@ -34,7 +34,7 @@ export class JobsResolver {
   }
 
   @Query(() => JobPage, { complexity: pageComplexity })
-  jobs(@CurrentPrincipal() principal: Principal, @Args() page: PageArgs) {
+  jobs(@CurrentPrincipal() principal: Principal, @Args() page: JobListArgs) {
     return this.service.list(principal, page);
   }
 

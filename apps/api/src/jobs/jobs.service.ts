@@ -15,7 +15,8 @@ import { JobQueue } from '#libs/queue';
 
 import { Principal } from '../auth/principal';
 import { parseId } from '../common/input';
-import { PageArgs, pageQuery, toPage } from '../common/pagination';
+import { pageQuery, toPage } from '../common/pagination';
+import type { JobListArgs } from './job.types';
 import { PRISMA, QUEUE } from '../core/tokens';
 
 export interface SubmitJobOptions {
@@ -24,6 +25,7 @@ export interface SubmitJobOptions {
   config: Prisma.InputJsonValue;
   /** Datasets the job reads; they cannot be deleted while it is live. */
   datasetIds?: string[];
+  modelId?: string;
   capability?: JobCapability;
   priority?: number;
 }
@@ -62,6 +64,7 @@ export class JobsService {
         kind: options.kind,
         config: options.config,
         datasetIds: options.datasetIds ?? [],
+        modelId: options.modelId,
         capability,
         priority: options.priority ?? 0,
       },
@@ -150,11 +153,22 @@ export class JobsService {
     return job;
   }
 
-  async list(principal: Principal, args: PageArgs) {
+  async list(principal: Principal, args: JobListArgs) {
     const query = pageQuery(args);
+    if (args.modelId) {
+      parseId(args.modelId, 'modelId');
+    }
     const rows = await this.prisma.job.findMany({
       ...query,
-      where: { AND: [query.where, { projectId: principal.projectId }] },
+      where: {
+        AND: [
+          query.where,
+          { projectId: principal.projectId },
+          args.status ? { status: args.status } : {},
+          args.kind ? { kind: args.kind } : {},
+          args.modelId ? { modelId: args.modelId } : {},
+        ],
+      },
     });
 
     return toPage(rows, args);

@@ -259,6 +259,7 @@ export class ModelsService {
     return this.jobs.submit({
       projectId: principal.projectId,
       kind: 'TRAIN',
+      modelId,
       config: config as never,
       capability: queueing.capability,
       priority: queueing.priority,
