@@ -50,7 +50,7 @@ describe('tenancy', () => {
       b.key,
       '{ apiKeys { nodes { id } } }',
     );
-    const ids = {
+    const ids: Record<string, string> = {
       dataset: bDataset,
       job: bJob.data!.sweepUploads.id,
       key: bKeys.data!.apiKeys.nodes[0].id,
@@ -59,10 +59,21 @@ describe('tenancy', () => {
       dataset: 'query($id: ID!) { dataset(id: $id) { id name } }',
       job: 'query($id: ID!) { job(id: $id) { id status } }',
       key: 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }',
+      deleteDataset: 'mutation($id: ID!) { deleteDataset(id: $id) { id } }',
+      task: `mutation($id: ID!) { createTask(input: {
+        datasetId: $id, name: "t", kind: BINARY, targets: ["a"] }) { id } }`,
       project: 'query($id: ID!) { project(id: $id) { id name } }',
     };
 
-    for (const kind of ['dataset', 'job', 'key'] as const) {
+    const more = { deleteDataset: bDataset, task: bDataset };
+    Object.assign(ids, more);
+    for (const kind of [
+      'dataset',
+      'job',
+      'key',
+      'deleteDataset',
+      'task',
+    ] as const) {
       const foreign = await gqlShape(a.key, queries[kind], ids[kind]);
       const unknown = await gqlShape(a.key, queries[kind], randomUUID());
 
