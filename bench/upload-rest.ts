@@ -6,8 +6,10 @@
  *
  *   npm run build && node dist/bench/upload-rest.js [MiB=1024]
  *
- * Runs on an embedded Postgres and S3 server in a temporary folder.
+ * Runs on an embedded Postgres and an S3 server in a process of its own (so
+ * neither path shares a process with it), in a temporary folder.
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +46,27 @@ function generated(mib: number): Readable {
   });
 }
 
+/** Child mode: serve S3 until the parent goes away. */
+async function serveS3(directory: string) {
+  const s3 = await startEmbeddedS3({ directory, port: 0 });
+  process.send!({ endpoint: s3.endpoint });
+  process.on('disconnect', () => void s3.stop().then(() => process.exit(0)));
+}
+
+function forkS3(directory: string) {
+  const child = fork(__filename, ['--s3-server', directory]);
+
+  return new Promise<{ endpoint: string; stop: () => void }>((resolve) =>
+    child.once('message', (message: { endpoint: string }) =>
+      resolve({ endpoint: message.endpoint, stop: () => child.kill() }),
+    ),
+  );
+}
+
 async function main() {
+  if (process.argv[2] === '--s3-server') {
+    return serveS3(process.argv[3]);
+  }
   const mib = Number(process.argv[2] ?? 1024);
   const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-'));
   chmodSync(dir, 0o755);
@@ -52,10 +74,11 @@ async function main() {
     dataDir: path.join(dir, 'pg'),
     port: await freePort(),
   });
-  const s3 = await startEmbeddedS3({
-    directory: path.join(dir, 's3'),
-    port: 0,
-  });
+  const s3 = {
+    ...(await forkS3(path.join(dir, 's3'))),
+    accessKey: 'S3RVER',
+    secretKey: 'S3RVER',
+  };
   await applyMigrations(postgres.databaseUrl);
   const adminKey = `chorus_${randomBytes(32).toString('base64url')}`;
   const port = await freePort();
@@ -123,7 +146,7 @@ async function main() {
     );
   } finally {
     await api.stop();
-    await s3.stop();
+    s3.stop();
     await postgres.stop();
     rmSync(dir, { recursive: true, force: true });
   }
