@@ -22,7 +22,7 @@ import {
   startEmbeddedS3,
   waitForReady,
 } from '#libs/embedded';
-import { selectBackend } from '#libs/training';
+import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
 let base = '';
 let key = '';
@@ -203,7 +203,6 @@ async function main() {
     for (let i = 0; i < 20; i += 1) await predictApi();
     const apiRate = (20 * rows.length) / ((performance.now() - started) / 1000);
     await selectBackend();
-    const { Predictor } = await import('#libs/training');
     const zip = Buffer.from(
       await (
         await fetch(
@@ -214,12 +213,7 @@ async function main() {
         )
       ).arrayBuffer(),
     );
-    const files = await unzip(zip);
-    const local = await Predictor.fromArtifact({
-      manifest: JSON.parse(files['manifest.json'].toString()),
-      modelJson: files['model.json'].toString(),
-      weights: new Uint8Array(files['weights.bin']),
-    });
+    const local = await Predictor.fromArtifact(await unzipArtifact(zip));
     local.predict(rows);
     started = performance.now();
     for (let i = 0; i < 20; i += 1) local.predict(rows);
@@ -235,28 +229,6 @@ async function main() {
     await postgres.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function unzip(bytes: Buffer): Promise<Record<string, Buffer>> {
-  const { default: yauzl } = await import('yauzl');
-
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(bytes, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) return reject(error);
-      const files: Record<string, Buffer> = {};
-      zip.on('entry', (entry) =>
-        zip.openReadStream(entry, async (err, stream) => {
-          if (err || !stream) return reject(err);
-          const parts: Buffer[] = [];
-          for await (const part of stream) parts.push(part as Buffer);
-          files[entry.fileName] = Buffer.concat(parts);
-          zip.readEntry();
-        }),
-      );
-      zip.on('end', () => resolve(files));
-      zip.readEntry();
-    });
-  });
 }
 
 main().catch((error) => {

@@ -4,9 +4,8 @@ import { createHash } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import { describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
-import yauzl from 'yauzl';
 
-import { Predictor, selectBackend } from '#libs/training';
+import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
 import {
   apiUrl,
@@ -128,26 +127,6 @@ async function startTraining(key: string, modelId: string, config: object) {
   }
 
   return started.data.startTraining.id;
-}
-
-function unzip(bytes: Buffer): Promise<Record<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(bytes, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) return reject(error);
-      const files: Record<string, Buffer> = {};
-      zip.on('entry', (entry: yauzl.Entry) =>
-        zip.openReadStream(entry, async (err, stream) => {
-          if (err || !stream) return reject(err);
-          const parts: Buffer[] = [];
-          for await (const part of stream) parts.push(part as Buffer);
-          files[entry.fileName] = Buffer.concat(parts);
-          zip.readEntry();
-        }),
-      );
-      zip.on('end', () => resolve(files));
-      zip.readEntry();
-    });
-  });
 }
 
 /** Pids of the training children of the test platform's worker. */
@@ -275,13 +254,8 @@ describe('training service', () => {
         body: JSON.stringify({ rows }),
       },
     );
-    const files = await unzip(zip);
     await selectBackend();
-    const local = await Predictor.fromArtifact({
-      manifest: JSON.parse(files['manifest.json'].toString()),
-      modelJson: files['model.json'].toString(),
-      weights: new Uint8Array(files['weights.bin']),
-    });
+    const local = await Predictor.fromArtifact(await unzipArtifact(zip));
     const expected = local.predict(rows);
     local.dispose();
 

@@ -16,3 +16,4 @@ export * from './tasks';
 export * from './train';
 export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
+export * from './artifact-zip';

@@ -1,13 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import yauzl from 'yauzl';
 
 import type { ObjectStorage } from '#libs/storage';
-import {
-  type Artifact,
-  type ArtifactManifest,
-  Predictor,
-  selectBackend,
-} from '#libs/training';
+import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
 import { STORAGE } from '../core/tokens';
 
@@ -57,43 +51,7 @@ export class PredictorCache implements OnModuleDestroy {
     for await (const chunk of await this.storage.get(artifactKey)) {
       chunks.push(chunk as Buffer);
     }
-    const files = await unzip(Buffer.concat(chunks));
-    const artifact: Artifact = {
-      manifest: JSON.parse(
-        files['manifest.json'].toString('utf8'),
-      ) as ArtifactManifest,
-      modelJson: files['model.json'].toString('utf8'),
-      weights: new Uint8Array(files['weights.bin']),
-    };
 
-    return Predictor.fromArtifact(artifact);
+    return Predictor.fromArtifact(await unzipArtifact(Buffer.concat(chunks)));
   }
-}
-
-/** The entries of a small zip (a model artifact) by name. */
-function unzip(bytes: Buffer): Promise<Record<string, Buffer>> {
-  return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(bytes, { lazyEntries: true }, (error, zip) => {
-      if (error || !zip) {
-        return reject(error);
-      }
-      const files: Record<string, Buffer> = {};
-      zip.on('entry', (entry: yauzl.Entry) => {
-        zip.openReadStream(entry, async (openError, stream) => {
-          if (openError || !stream) {
-            return reject(openError);
-          }
-          const parts: Buffer[] = [];
-          for await (const part of stream) {
-            parts.push(part as Buffer);
-          }
-          files[entry.fileName] = Buffer.concat(parts);
-          zip.readEntry();
-        });
-      });
-      zip.on('end', () => resolve(files));
-      zip.on('error', reject);
-      zip.readEntry();
-    });
-  });
 }

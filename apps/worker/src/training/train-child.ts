@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 
-import yazl from 'yazl';
-
 import type { ShardManifest } from '#libs/datasets';
 import { ObjectStorage } from '#libs/storage';
 import {
@@ -10,6 +8,7 @@ import {
   train,
   TrainingConfigError,
   TrainingDivergedError,
+  zipArtifact,
 } from '#libs/training';
 
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
@@ -102,11 +101,7 @@ async function run(input: TrainChildInput) {
   >;
   const artifact = await exportArtifact(result.model, { metrics });
   result.model.dispose();
-  const zip = await zipArtifact({
-    'model.json': Buffer.from(artifact.modelJson),
-    'weights.bin': Buffer.from(artifact.weights),
-    'manifest.json': Buffer.from(JSON.stringify(artifact.manifest, null, 2)),
-  });
+  const zip = await zipArtifact(artifact);
   await storage.put(input.artifactKey, zip, zip.length, 'application/zip');
   await send({
     type: 'done',
@@ -140,21 +135,6 @@ function failure(error: unknown): ChildMessage {
 async function readBytes(storage: ObjectStorage, key: string) {
   const chunks: Buffer[] = [];
   for await (const chunk of await storage.get(key)) {
-    chunks.push(chunk as Buffer);
-  }
-
-  return Buffer.concat(chunks);
-}
-
-async function zipArtifact(files: Record<string, Buffer>): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const [name, bytes] of Object.entries(files)) {
-    // A fixed date keeps the bytes, and so the sha256, a function of content.
-    zip.addBuffer(bytes, name, { mtime: new Date(0) });
-  }
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of zip.outputStream) {
     chunks.push(chunk as Buffer);
   }
 
