@@ -301,6 +301,25 @@ describe('training service', () => {
       compared.data!.compareModelVersions.every((c) => c.delta === 0),
     ).toBe(true);
     expect(codeOf(retried)).toBe('CONFLICT');
+
+    const single = await fetch(
+      `${apiUrl()}/v1/model-versions/${versionId}/artifact?task=premium`,
+      { headers: { Authorization: `Bearer ${project.key}` } },
+    );
+    const singleZip = Buffer.from(await single.arrayBuffer());
+    const premiumOnly = await unzipArtifact(singleZip);
+    const unknownTask = await fetch(
+      `${apiUrl()}/v1/model-versions/${versionId}/artifact?task=colour`,
+      { headers: { Authorization: `Bearer ${project.key}` } },
+    );
+    expect(single.headers.get('x-content-sha256')).toBe(
+      createHash('sha256').update(singleZip).digest('hex'),
+    );
+    expect(premiumOnly.manifest.tasks.map((t) => t.name)).toEqual(['premium']);
+    expect(unknownTask.status).toBe(400);
+    expect(await unknownTask.json()).toMatchObject({
+      error: { field: 'task', message: expect.stringContaining('price') },
+    });
   });
 
   it('runs each of 30 concurrently started trainings exactly once', async () => {

@@ -1,5 +1,11 @@
-import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOperation,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 
 import { CurrentPrincipal } from '../auth/decorators';
@@ -17,22 +23,25 @@ export class ModelsController {
     summary:
       'Download a version as a zip: model.json and weights.bin (tfjs layers format) and manifest.json (preprocessing, tasks, labels). X-Content-SHA256 carries its sha256.',
   })
+  @ApiQuery({
+    name: 'task',
+    required: false,
+    description: "Export only the backbone and this task's head.",
+  })
   async artifact(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
+    @Query('task') task: string | undefined,
     @Res() reply: FastifyReply,
   ) {
-    const { version, stream } = await this.models.openArtifact(principal, id);
+    const file = await this.models.openArtifact(principal, id, task);
 
     return reply
       .header('Content-Type', 'application/zip')
-      .header('Content-Length', version.sizeBytes)
-      .header('X-Content-SHA256', version.sha256)
-      .header(
-        'Content-Disposition',
-        `attachment; filename="model-${version.modelId}-v${version.number}.zip"`,
-      )
-      .send(stream);
+      .header('Content-Length', file.sizeBytes)
+      .header('X-Content-SHA256', file.sha256)
+      .header('Content-Disposition', `attachment; filename="${file.name}"`)
+      .send(file.stream);
   }
 
   @Post(':id/predict')

@@ -297,10 +297,35 @@ export class ModelsService {
     return this.storage.presignGet(version.artifactKey, expiresIn);
   }
 
-  async openArtifact(principal: Principal, id: string) {
+  /** The whole artifact, or with `task` the backbone plus that head. */
+  async openArtifact(principal: Principal, id: string, task?: string) {
     const version = await this.findVersion(principal, id);
+    if (task === undefined) {
+      return {
+        key: version.artifactKey,
+        sha256: version.sha256,
+        sizeBytes: version.sizeBytes,
+        name: `model-${version.modelId}-v${version.number}.zip`,
+        stream: await this.storage.get(version.artifactKey),
+      };
+    }
+    const tasks = (version.taskArtifacts ?? {}) as Record<
+      string,
+      { key: string; sha256: string; sizeBytes: number }
+    >;
+    const single = tasks[task];
+    if (!single) {
+      throw ChorusError.badInput(
+        'task',
+        `Version ${id} has no task "${task}"; its tasks are ${Object.keys(tasks).join(', ') || 'not exported separately (trained before per-task export)'}.`,
+      );
+    }
 
-    return { version, stream: await this.storage.get(version.artifactKey) };
+    return {
+      ...single,
+      name: `model-${version.modelId}-v${version.number}-${task}.zip`,
+      stream: await this.storage.get(single.key),
+    };
   }
 
   /** Points an alias such as `production` at a version of the model. */

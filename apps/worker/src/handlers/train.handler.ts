@@ -103,6 +103,7 @@ export class TrainHandler implements JobHandler {
           sha256: outcome.sha256!,
           sizeBytes: BigInt(outcome.sizeBytes!),
           metrics: (outcome.metrics ?? {}) as Prisma.InputJsonValue,
+          taskArtifacts: (outcome.taskArtifacts ?? {}) as Prisma.InputJsonValue,
           lineage: { kind: 'trained', jobId: job.id },
           backend: job.backend ?? 'unknown',
         },

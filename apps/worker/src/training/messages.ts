@@ -48,6 +48,11 @@ export type ChildMessage =
       sha256?: string;
       sizeBytes?: number;
       metrics?: Record<string, Record<string, number>>;
+      /** Per task: backbone plus that head, stored beside the artifact. */
+      taskArtifacts?: Record<
+        string,
+        { key: string; sha256: string; sizeBytes: number }
+      >;
     }
   | {
       type: 'failed';

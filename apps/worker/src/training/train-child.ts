@@ -100,15 +100,35 @@ async function run(input: TrainChildInput) {
     Record<string, number>
   >;
   const artifact = await exportArtifact(result.model, { metrics });
-  result.model.dispose();
   const zip = await zipArtifact(artifact);
   await storage.put(input.artifactKey, zip, zip.length, 'application/zip');
+  const taskArtifacts: Record<
+    string,
+    { key: string; sha256: string; sizeBytes: number }
+  > = {};
+  for (const task of input.spec.tasks) {
+    const single = await zipArtifact(
+      await exportArtifact(result.model, {
+        task: task.name,
+        metrics: metrics[task.name] ? { [task.name]: metrics[task.name] } : {},
+      }),
+    );
+    const key = `${input.artifactKey.replace(/\.zip$/, '')}/tasks/${encodeURIComponent(task.name)}.zip`;
+    await storage.put(key, single, single.length, 'application/zip');
+    taskArtifacts[task.name] = {
+      key,
+      sha256: createHash('sha256').update(single).digest('hex'),
+      sizeBytes: single.length,
+    };
+  }
+  result.model.dispose();
   await send({
     type: 'done',
     status: result.status,
     sha256: createHash('sha256').update(zip).digest('hex'),
     sizeBytes: zip.length,
     metrics,
+    taskArtifacts,
   });
 }
 
