@@ -424,9 +424,12 @@ describe('training service', () => {
   it('resumes from the checkpoint after the training process is killed, with one version and every epoch once', async () => {
     const { project, model } = await modelOnThreeTargets(6000);
     const epochs = 6;
+    // Checkpoints every 2 epochs: the retry may repeat an epoch whose
+    // metrics were already recorded, and must not record it twice.
     const jobId = await startTraining(project.key, model.id, {
       epochs,
       batchSize: 16,
+      checkpointEveryEpochs: 2,
     });
     await waitForJob(project.key, jobId, (j) =>
       j.metrics.some((m) => m.epoch >= 2 && m.split === 'train'),

@@ -37,6 +37,10 @@ export const trainingConfigSchema = z
     seed: z.number().int('must be a whole number').default(1),
     earlyStoppingPatience: z.number().int().min(1).optional(),
     clipNorm: z.number().positive().optional(),
+    /** Store a checkpoint every this many epochs (and after the last). */
+    checkpointEveryEpochs: z.number().int().min(1).default(1),
+    /** Also store one whenever this many minutes passed since the last. */
+    checkpointEveryMinutes: z.number().positive().optional(),
   })
   .strict();
 

@@ -58,6 +58,10 @@ export class TrainHandler implements JobHandler {
       checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
       resumeFrom: job.checkpointKey ?? undefined,
       artifactKey,
+      checkpoint: {
+        everyEpochs: config.options.checkpointEveryEpochs ?? 1,
+        everyMinutes: config.options.checkpointEveryMinutes,
+      },
       spec: run.spec,
       sources: model.tasks
         .map((task) => task.dataset)
@@ -222,13 +226,15 @@ export class TrainHandler implements JobHandler {
         .epochs;
       await context.commit(async (tx) => {
         await tx.jobMetric.createMany({ data: rows, skipDuplicates: true });
-        await tx.job.update({
-          where: { id: job.id },
-          data: {
-            checkpointKey: message.checkpointKey,
-            checkpointEpoch: message.epoch,
-          },
-        });
+        if (message.checkpointKey) {
+          await tx.job.update({
+            where: { id: job.id },
+            data: {
+              checkpointKey: message.checkpointKey,
+              checkpointEpoch: message.epoch,
+            },
+          });
+        }
       });
       const summary = Object.fromEntries(
         rows.map((row) => [`${row.task}.${row.split}.${row.name}`, row.value]),

@@ -14,6 +14,8 @@ export interface TrainChildInput {
   checkpointPrefix: string;
   /** A checkpoint of an earlier attempt to continue from. */
   resumeFrom?: string;
+  /** Checkpoint cadence: every N epochs, or after M minutes. */
+  checkpoint: { everyEpochs: number; everyMinutes?: number };
   /** Where the artifact zip goes once training ends. */
   artifactKey: string;
   spec: ModelSpec;
@@ -40,7 +42,8 @@ export type ChildMessage =
       trainLoss: Record<string, number>;
       validation: Record<string, Record<string, number>>;
       combinedScore: number;
-      checkpointKey: string;
+      /** Set when this epoch's checkpoint was stored. */
+      checkpointKey?: string;
     }
   | {
       type: 'done';

@@ -66,6 +66,7 @@ async function run(input: TrainChildInput) {
     ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
     : undefined;
 
+  let lastCheckpoint = Date.now();
   const result = await train({
     ...input.options,
     spec: input.spec,
@@ -73,9 +74,20 @@ async function run(input: TrainChildInput) {
     signal: controller.signal,
     resumeFrom,
     onEpoch: async ({ epoch, record, checkpoint }) => {
-      const key = `${input.checkpointPrefix}epoch-${epoch + 1}.ckpt`;
-      const bytes = encodeCheckpoint(checkpoint);
-      await storage.put(key, bytes, bytes.length);
+      const done = epoch + 1;
+      const due =
+        done % input.checkpoint.everyEpochs === 0 ||
+        done === input.options.epochs ||
+        (input.checkpoint.everyMinutes !== undefined &&
+          Date.now() - lastCheckpoint >=
+            input.checkpoint.everyMinutes * 60_000);
+      let key: string | undefined;
+      if (due) {
+        key = `${input.checkpointPrefix}epoch-${done}.ckpt`;
+        const bytes = encodeCheckpoint(checkpoint);
+        await storage.put(key, bytes, bytes.length);
+        lastCheckpoint = Date.now();
+      }
       await send({
         type: 'epoch',
         epoch: epoch + 1,
