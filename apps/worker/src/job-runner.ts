@@ -10,7 +10,7 @@ import type {
   PrismaTransaction,
 } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import { publishJobEvent } from '#libs/jobs';
+import { listenJobEvents, publishJobEvent } from '#libs/jobs';
 import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
 
 import { JobHandler, StaleAttemptError } from './handlers/job-handler';
@@ -23,6 +23,8 @@ export interface JobRunnerOptions {
   logger: Logger;
   capabilities: Capability[];
   concurrency: number;
+  /** For the job-event listener that carries cancellations to running jobs. */
+  databaseUrl: string;
 }
 
 /**
@@ -34,6 +36,9 @@ export class JobRunner {
   readonly workerId = `${hostname()}:${process.pid}`;
   private readonly handlers: Map<JobKind, JobHandler>;
   private readonly shutdown = new AbortController();
+  /** Running jobs of this process, aborted when their job is cancelled. */
+  private readonly running = new Map<string, AbortController>();
+  private stopListening?: () => Promise<void>;
 
   get capabilities(): Capability[] {
     return this.options.capabilities;
@@ -44,6 +49,22 @@ export class JobRunner {
   }
 
   async start(): Promise<void> {
+    // cancelJob marks the row CANCELLED and publishes the event; a running
+    // job hears it here at once. Should an event be missed, the job's next
+    // fenced write fails because the row is no longer RUNNING.
+    this.stopListening = await listenJobEvents({
+      databaseUrl: this.options.databaseUrl,
+      onEvent: (event) => {
+        if (event.status === 'CANCELLED') {
+          this.running.get(event.jobId)?.abort();
+        }
+      },
+      onError: (error) =>
+        this.options.logger.warn(
+          { error: error.message },
+          'Job event listener lost; reconnecting',
+        ),
+    });
     for (const capability of this.options.capabilities) {
       await this.options.queue.work(
         { capability, concurrency: this.options.concurrency },
@@ -52,8 +73,9 @@ export class JobRunner {
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.shutdown.abort();
+    await this.stopListening?.();
   }
 
   /** Runs one delivery; throws only for faults the queue should retry. */
@@ -70,6 +92,8 @@ export class JobRunner {
     const { job, attempt } = claimed;
     log.info({ attempt, kind: job.kind }, 'Job started');
     const handler = this.handlers.get(job.kind);
+    const cancel = new AbortController();
+    this.running.set(job.id, cancel);
     try {
       if (!handler) {
         throw ChorusError.badInput(
@@ -80,7 +104,11 @@ export class JobRunner {
       const outcome = await handler.run({
         job,
         attempt,
-        signal: AbortSignal.any([this.shutdown.signal, delivery.signal]),
+        signal: AbortSignal.any([
+          this.shutdown.signal,
+          delivery.signal,
+          cancel.signal,
+        ]),
         commit: (write) => this.commit(job.id, attempt, write),
         reportProgress: (progress, message, metrics) =>
           this.progress(job.id, attempt, progress, message, metrics),
@@ -112,6 +140,8 @@ export class JobRunner {
       if (!final) {
         throw error;
       }
+    } finally {
+      this.running.delete(job.id);
     }
   }
 

@@ -62,7 +62,7 @@ export class WorkerService
   async onApplicationShutdown(signal?: string) {
     this.logger.info({ signal }, 'Worker stopping');
     clearInterval(this.timer);
-    this.runner.stop();
+    await this.runner.stop();
     await this.queue.stop();
     await this.prisma.$disconnect();
   }
@@ -132,6 +132,7 @@ export class WorkerModule {
               queue,
               logger,
               concurrency: env.WORKER_CONCURRENCY,
+              databaseUrl: requireEnv(env, 'DATABASE_URL'),
               capabilities: capability === 'gpu' ? ['gpu', 'cpu'] : ['cpu'],
               handlers: [
                 new IngestHandler({ prisma, storage, logger }),

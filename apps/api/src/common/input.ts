@@ -29,3 +29,12 @@ export function parseId(value: string, field = 'id'): string {
 
   return value;
 }
+
+/** A required, trimmed name of 1 to `max` characters. */
+export function nameField(max: number) {
+  return z
+    .string({ error: 'is required' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`);
+}

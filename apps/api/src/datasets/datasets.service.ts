@@ -12,7 +12,7 @@ import { ObjectStorage } from '#libs/storage';
 import { trackedUpload } from '#libs/uploads';
 
 import { Principal } from '../auth/principal';
-import { parseId, parseInput } from '../common/input';
+import { nameField, parseId, parseInput } from '../common/input';
 import { pageQuery, toPage } from '../common/pagination';
 import { ENV, PRISMA, STORAGE } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
@@ -30,11 +30,7 @@ export interface UploadDatasetOptions {
   split?: unknown;
 }
 
-const name = z
-  .string({ error: 'is required' })
-  .trim()
-  .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters');
+const name = nameField(200);
 const sha256 = z
   .string()
   .regex(/^[a-f0-9]{64}$/i, 'must be 64 hexadecimal characters')

@@ -4,22 +4,24 @@ import { z } from 'zod';
 import type { DatasetSchema } from '#libs/datasets';
 import type { JobCapability, PrismaClient, TaskKind } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import { buildTrainingRun, trainingConfigSchema } from '#libs/jobs';
+import {
+  buildTrainingRun,
+  featureSchema,
+  type ModelForTraining,
+  type TrainingJobConfig,
+  trainingConfigSchema,
+} from '#libs/jobs';
 import { ObjectStorage } from '#libs/storage';
 import { TrainingConfigError, validateTrainOptions } from '#libs/training';
 
 import { Principal } from '../auth/principal';
-import { parseId, parseInput } from '../common/input';
+import { nameField, parseId, parseInput } from '../common/input';
 import { PageArgs, pageQuery, toPage } from '../common/pagination';
 import { PRISMA, STORAGE } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
 import { PredictorCache } from './predictor-cache';
 
-const name = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(100, 'must be at most 100 characters');
+const name = nameField(100);
 
 const FEATURE_TYPES = new Set([
   'numeric',
@@ -29,9 +31,6 @@ const FEATURE_TYPES = new Set([
   'image',
 ]);
 const MAX_PREDICT_ROWS = 1000;
-
-/** Stands in for data when only the options are validated. */
-const noBatches = async function* () {};
 
 const versionJson = <T extends { sizeBytes: bigint }>(row: T) => ({
   ...row,
@@ -163,7 +162,14 @@ export class ModelsService {
           }
         : { kind: 'mlp', widths: [64, 32] });
     const spec = { features, backbone };
-    this.validateSpec(spec, tasks, schema);
+    check(
+      { spec, tasks },
+      { modelId: '', options: trainingConfigSchema.parse({}) },
+      (option) =>
+        option.startsWith('spec.backbone')
+          ? `input.backbone${option.slice('spec.backbone'.length)}`
+          : `input.${option}`,
+    );
 
     return this.prisma.model.create({
       data: {
@@ -239,22 +245,7 @@ export class ModelsService {
       );
     }
     const config = { modelId, options };
-    const run = buildTrainingRun(model, config);
-    try {
-      validateTrainOptions({
-        ...run.options,
-        spec: run.spec,
-        data: {
-          schema: model.tasks[0].dataset.schema as unknown as DatasetSchema,
-          train: noBatches,
-        },
-      });
-    } catch (error) {
-      if (error instanceof TrainingConfigError) {
-        throw ChorusError.badInput(`config.${error.field}`, error.message);
-      }
-      throw error;
-    }
+    check(model, config, (field) => `config.${field}`);
 
     return this.jobs.submit({
       projectId: principal.projectId,
@@ -427,37 +418,32 @@ export class ModelsService {
 
     return predictor.predict(rows as Record<string, unknown>[]);
   }
+}
 
-  private validateSpec(
-    spec: { features: string[]; backbone: unknown },
-    tasks: {
-      name: string;
-      kind: TaskKind;
-      targets: string[];
-      lossWeight: number;
-      datasetId: string;
-      dataset: { id: string; schema: unknown };
-    }[],
-    schema: DatasetSchema,
-  ) {
-    const run = buildTrainingRun(
-      { spec, tasks },
-      { modelId: '', options: trainingConfigSchema.parse({}) },
-    );
-    try {
-      validateTrainOptions({
-        ...run.options,
-        spec: run.spec,
-        data: { schema, train: noBatches },
-      });
-    } catch (error) {
-      if (error instanceof TrainingConfigError) {
-        const field = error.field.startsWith('spec.backbone')
-          ? `input.backbone${error.field.slice('spec.backbone'.length)}`
-          : `input.${error.field}`;
-        throw ChorusError.badInput(field, error.message);
-      }
-      throw error;
+/** Stands in for data when only the options and spec are checked. */
+const noBatches = async function* () {};
+
+/**
+ * Builds the run and checks it with libs/training without any data, so a bad
+ * spec or config is refused before anything is stored or queued; errors
+ * become BAD_USER_INPUT on the caller's field.
+ */
+function check(
+  model: ModelForTraining,
+  config: TrainingJobConfig,
+  fieldOf: (option: string) => string,
+) {
+  const run = buildTrainingRun(model, config);
+  try {
+    validateTrainOptions({
+      ...run.options,
+      spec: run.spec,
+      data: { schema: featureSchema(model)!, train: noBatches },
+    });
+  } catch (error) {
+    if (error instanceof TrainingConfigError) {
+      throw ChorusError.badInput(fieldOf(error.field), error.message);
     }
+    throw error;
   }
 }

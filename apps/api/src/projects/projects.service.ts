@@ -7,16 +7,12 @@ import { ChorusError } from '#libs/errors';
 import { ApiKeyService } from '../auth/api-key.service';
 import { newApiKey } from '../auth/api-keys';
 import { Principal } from '../auth/principal';
-import { parseId, parseInput } from '../common/input';
+import { nameField, parseId, parseInput } from '../common/input';
 import { PageArgs, pageQuery, toPage } from '../common/pagination';
 import { PRISMA } from '../core/tokens';
 import { CreateApiKeyInput, CreateProjectInput } from './project.types';
 
-const name = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(100, 'must be at most 100 characters');
+const name = nameField(100);
 
 const createProjectSchema = z.object({ name });
 

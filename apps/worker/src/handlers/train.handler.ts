@@ -13,8 +13,6 @@ import type { ChildMessage, TrainChildInput } from '../training/messages';
 import { buildTrainingRun, TrainingJobConfig } from '#libs/jobs';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 
-const CANCEL_POLL_MS = 250;
-
 /**
  * Trains a model in a child process. Each epoch's metrics and checkpoint
  * are recorded under this attempt's fence; a retried job resumes from the
@@ -87,6 +85,17 @@ export class TrainHandler implements JobHandler {
       );
     }
     if (outcome.status === 'cancelled') {
+      const row = await this.deps.prisma.job.findUnique({
+        where: { id: job.id },
+        select: { status: true },
+      });
+      if (row?.status !== 'CANCELLED') {
+        // Stopped by a worker shutdown or a queue expiry, not by the user:
+        // keep the checkpoints, and let the retry resume from them.
+        throw new Error(
+          `Training of job ${job.id} was interrupted before it finished; it resumes from its last checkpoint.`,
+        );
+      }
       await removeCheckpoints();
 
       return { result: { cancelled: true } };
@@ -134,7 +143,6 @@ export class TrainHandler implements JobHandler {
     context: JobContext,
     input: TrainChildInput,
   ): Promise<Extract<ChildMessage, { type: 'done' | 'failed' }>> {
-    const { prisma } = this.deps;
     const { job, attempt } = context;
     const child: ChildProcess = fork(
       path.join(__dirname, '..', 'training', 'train-child.js'),
@@ -152,14 +160,14 @@ export class TrainHandler implements JobHandler {
           reject(error);
         }
       };
-      const cancelWatch = setInterval(async () => {
-        const row = await prisma.job
-          .findUnique({ where: { id: job.id }, select: { status: true } })
-          .catch(() => undefined);
-        if (row?.status === 'CANCELLED' || context.signal.aborted) {
+      // Cancelled, shutting down, or given up by the queue: the child stops
+      // before its next step and reports `cancelled`.
+      const stop = () => {
+        if (child.connected) {
           child.send({ type: 'cancel' });
         }
-      }, CANCEL_POLL_MS);
+      };
+      context.signal.addEventListener('abort', stop, { once: true });
       child.on('message', (message: ChildMessage) => {
         // Handled in order: an epoch is recorded before the next one.
         queue = queue
@@ -173,7 +181,7 @@ export class TrainHandler implements JobHandler {
           .catch(fail);
       });
       child.on('exit', (code, signal) => {
-        clearInterval(cancelWatch);
+        context.signal.removeEventListener('abort', stop);
         void queue.then(() =>
           fail(
             new Error(
@@ -183,6 +191,9 @@ export class TrainHandler implements JobHandler {
         );
       });
       child.send({ type: 'start', input });
+      if (context.signal.aborted) {
+        stop();
+      }
     });
   }
 
