@@ -1,2 +1,3 @@
 export * from './job-events';
 export * from './training-config';
+export * from './submit';

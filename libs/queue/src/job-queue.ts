@@ -32,6 +32,8 @@ export interface EnqueueOptions {
   priority?: number;
   /** Enqueue inside this transaction; without it the job is sent at once. */
   tx?: SqlExecutor;
+  /** Deliver no earlier than this. */
+  startAfter?: Date;
 }
 
 export interface WorkOptions {
@@ -107,6 +109,7 @@ export class JobQueue {
     const id = await this.boss.send(queueName(options.capability), message, {
       priority: options.priority ?? 0,
       db: options.tx,
+      ...(options.startAfter ? { startAfter: options.startAfter } : {}),
     });
     if (!id) {
       throw new Error(`The queue refused job ${message.jobId}`);

@@ -1,16 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
-import {
-  Job,
-  JobCapability,
-  JobKind,
-  Prisma,
-  PrismaClient,
-  PrismaTransaction,
-  sqlExecutor,
-} from '#libs/db';
+import { Prisma, PrismaClient, PrismaTransaction } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import { publishJobEvent } from '#libs/jobs';
+import {
+  announceJob,
+  enqueueJob,
+  submitJob,
+  type SubmitJobOptions,
+} from '#libs/jobs';
 import { JobQueue } from '#libs/queue';
 
 import { Principal } from '../auth/principal';
@@ -18,17 +15,6 @@ import { parseId } from '../common/input';
 import { pageQuery, toPage } from '../common/pagination';
 import type { JobListArgs } from './job.types';
 import { PRISMA, QUEUE } from '../core/tokens';
-
-export interface SubmitJobOptions {
-  projectId: string;
-  kind: JobKind;
-  config: Prisma.InputJsonValue;
-  /** Datasets the job reads; they cannot be deleted while it is live. */
-  datasetIds?: string[];
-  modelId?: string;
-  capability?: JobCapability;
-  priority?: number;
-}
 
 /** Records jobs and queues them in the same transaction. */
 @Injectable()
@@ -46,57 +32,16 @@ export class JobsService {
    */
   async submit(options: SubmitJobOptions, tx?: PrismaTransaction) {
     const job = tx
-      ? await this.record(options, tx)
-      : await this.prisma.$transaction((inner) => this.record(options, inner));
+      ? await submitJob(tx, this.queue, options)
+      : await this.prisma.$transaction((inner) =>
+          submitJob(inner, this.queue, options),
+        );
     this.logger.log(
       { projectId: job.projectId, jobId: job.id, kind: job.kind },
       'Job queued',
     );
 
     return job;
-  }
-
-  private async record(options: SubmitJobOptions, tx: PrismaTransaction) {
-    const capability = options.capability ?? 'CPU';
-    const row = await tx.job.create({
-      data: {
-        projectId: options.projectId,
-        kind: options.kind,
-        config: options.config,
-        datasetIds: options.datasetIds ?? [],
-        modelId: options.modelId,
-        capability,
-        priority: options.priority ?? 0,
-      },
-    });
-    await this.enqueue(tx, row, 'queued');
-
-    return row;
-  }
-
-  /** Sends a QUEUED job row to the workers and tells subscribers, in tx. */
-  private async enqueue(tx: PrismaTransaction, row: Job, message: string) {
-    await this.queue.enqueue(
-      { jobId: row.id, projectId: row.projectId, kind: row.kind },
-      {
-        capability: row.capability === 'GPU' ? 'gpu' : 'cpu',
-        priority: row.priority,
-        tx: sqlExecutor(tx),
-      },
-    );
-    await this.announce(tx, row, message);
-  }
-
-  private async announce(tx: PrismaTransaction, row: Job, message: string) {
-    await publishJobEvent(tx, {
-      projectId: row.projectId,
-      jobId: row.id,
-      kind: row.kind,
-      status: row.status,
-      progress: row.progress,
-      message,
-      at: new Date().toISOString(),
-    });
   }
 
   /** Cancels a queued or running job; a running one stops within a batch. */
@@ -115,7 +60,7 @@ export class JobsService {
         where: { id },
         data: { status: 'CANCELLED', finishedAt: new Date() },
       });
-      await this.announce(tx, row, 'cancelled');
+      await announceJob(tx, row, 'cancelled');
 
       return row;
     });
@@ -135,7 +80,7 @@ export class JobsService {
         where: { id },
         data: { status: 'QUEUED', error: Prisma.DbNull, finishedAt: null },
       });
-      await this.enqueue(tx, row, 'queued again');
+      await enqueueJob(tx, this.queue, row, 'queued again');
 
       return row;
     });
