@@ -16,6 +16,9 @@ import { DatasetsController } from './datasets/datasets.controller';
 import { DatasetsResolver } from './datasets/datasets.resolver';
 import { DatasetsService } from './datasets/datasets.service';
 import { graphqlOptions } from './graphql/graphql.options';
+import { FederatedController } from './federated/federated.controller';
+import { FederatedResolver } from './federated/federated.resolver';
+import { FederatedService } from './federated/federated.service';
 import { HealthController } from './health/health.controller';
 import { RestErrorFilter } from './http/error.filter';
 import { loggerOptions } from './http/logger.options';
@@ -26,6 +29,9 @@ import { JobMetricsResolver, ModelsResolver } from './models/models.resolver';
 import { ModelsService } from './models/models.service';
 import { PredictorCache } from './models/predictor-cache';
 import { ProjectsResolver } from './projects/projects.resolver';
+import { LineageService } from './transfer/lineage.service';
+import { TransferResolver } from './transfer/transfer.resolver';
+import { TransferService } from './transfer/transfer.service';
 import { ProjectsService } from './projects/projects.service';
 import { ApiKeyThrottlerGuard } from './rate-limit/api-key-throttler.guard';
 
@@ -65,7 +71,12 @@ export class AppModule {
           useFactory: graphqlOptions,
         }),
       ],
-      controllers: [HealthController, DatasetsController, ModelsController],
+      controllers: [
+        HealthController,
+        DatasetsController,
+        ModelsController,
+        FederatedController,
+      ],
       providers: [
         // Guards run in this order: who is calling, then how often.
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -77,6 +88,11 @@ export class AppModule {
         JobMetricsResolver,
         JobsResolver,
         JobsService,
+        FederatedResolver,
+        FederatedService,
+        LineageService,
+        TransferResolver,
+        TransferService,
         ModelsResolver,
         ModelsService,
         PredictorCache,

@@ -14,7 +14,10 @@ import { JobQueue } from '#libs/queue';
 import { ObjectStorage, storageFromEnv } from '#libs/storage';
 import { sweepStaleUploads } from '#libs/uploads';
 
+import { FederatedLocalHandler } from './handlers/federated-local.handler';
+import { FederatedRoundHandler } from './handlers/federated-round.handler';
 import { IngestHandler } from './handlers/ingest.handler';
+import { MergeHandler } from './handlers/merge.handler';
 import { SweepUploadsHandler } from './handlers/sweep-uploads.handler';
 import { TrainHandler } from './handlers/train.handler';
 import { JobRunner } from './job-runner';
@@ -138,6 +141,22 @@ export class WorkerModule {
                 new IngestHandler({ prisma, storage, logger }),
                 new SweepUploadsHandler({ env, prisma, storage }),
                 new TrainHandler({ env, prisma, storage, logger }),
+                new TrainHandler({ env, prisma, storage, logger }, 'FINE_TUNE'),
+                new MergeHandler({ prisma, storage, logger }),
+                new FederatedRoundHandler({
+                  env,
+                  prisma,
+                  storage,
+                  queue,
+                  logger,
+                }),
+                new FederatedLocalHandler({
+                  env,
+                  prisma,
+                  storage,
+                  queue,
+                  logger,
+                }),
               ],
             }),
         },

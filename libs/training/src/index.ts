@@ -17,3 +17,4 @@ export * from './train';
 export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
 export * from './artifact-zip';
+export * from './evaluate-weights';

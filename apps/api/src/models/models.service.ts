@@ -32,7 +32,7 @@ const FEATURE_TYPES = new Set([
 ]);
 const MAX_PREDICT_ROWS = 1000;
 
-const versionJson = <T extends { sizeBytes: bigint }>(row: T) => ({
+export const versionJson = <T extends { sizeBytes: bigint }>(row: T) => ({
   ...row,
   sizeBytes: Number(row.sizeBytes),
 });
@@ -162,7 +162,7 @@ export class ModelsService {
           }
         : { kind: 'mlp', widths: [64, 32] });
     const spec = { features, backbone };
-    check(
+    checkTrainingRun(
       { spec, tasks },
       { modelId: '', options: trainingConfigSchema.parse({}) },
       (option) =>
@@ -245,7 +245,7 @@ export class ModelsService {
       );
     }
     const config = { modelId, options };
-    check(model, config, (field) => `config.${field}`);
+    checkTrainingRun(model, config, (field) => `config.${field}`);
 
     return this.jobs.submit({
       projectId: principal.projectId,
@@ -428,7 +428,7 @@ const noBatches = async function* () {};
  * spec or config is refused before anything is stored or queued; errors
  * become BAD_USER_INPUT on the caller's field.
  */
-function check(
+export function checkTrainingRun(
   model: ModelForTraining,
   config: TrainingJobConfig,
   fieldOf: (option: string) => string,

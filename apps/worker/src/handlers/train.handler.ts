@@ -1,6 +1,3 @@
-import { ChildProcess, fork } from 'node:child_process';
-import path from 'node:path';
-
 import type { Logger } from 'pino';
 
 import type { Env } from '#libs/config';
@@ -10,8 +7,14 @@ import { ChorusError } from '#libs/errors';
 import type { ObjectStorage } from '#libs/storage';
 
 import type { ChildMessage, TrainChildInput } from '../training/messages';
-import { buildTrainingRun, TrainingJobConfig } from '#libs/jobs';
+import { childStorage, superviseChild } from '../training/supervise';
+import {
+  buildTrainingRun,
+  type FineTuneJobConfig,
+  type TrainingJobConfig,
+} from '#libs/jobs';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
+import { registerVersion } from './versions';
 
 /**
  * Trains a model in a child process. Each epoch's metrics and checkpoint
@@ -20,8 +23,6 @@ import { JobContext, JobHandler, JobOutcome } from './job-handler';
  * artifact is completely stored.
  */
 export class TrainHandler implements JobHandler {
-  readonly kind = 'TRAIN' as const;
-
   constructor(
     private readonly deps: {
       env: Env;
@@ -29,30 +30,61 @@ export class TrainHandler implements JobHandler {
       storage: ObjectStorage;
       logger: Logger;
     },
+    /** TRAIN from fresh weights, or FINE_TUNE from a base version's. */
+    readonly kind: 'TRAIN' | 'FINE_TUNE' = 'TRAIN',
   ) {}
 
   async run(context: JobContext): Promise<JobOutcome> {
     const { prisma, storage, env } = this.deps;
     const { job, attempt } = context;
-    const config = job.config as unknown as TrainingJobConfig;
-    const model = await prisma.model.findFirst({
+    const config = job.config as unknown as
+      TrainingJobConfig | FineTuneJobConfig;
+    const fineTune = 'baseVersionId' in config ? config : undefined;
+    const found = await prisma.model.findFirst({
       where: { id: config.modelId, projectId: job.projectId },
       include: { tasks: { include: { dataset: true } } },
     });
-    if (!model) {
+    if (!found) {
       throw ChorusError.notFound('Model', config.modelId);
+    }
+    let model = found;
+    let base: TrainChildInput['base'];
+    if (fineTune) {
+      const [version, tasks] = await Promise.all([
+        prisma.modelVersion.findFirst({
+          where: { id: fineTune.baseVersionId, projectId: job.projectId },
+        }),
+        prisma.task.findMany({
+          where: { id: { in: fineTune.taskIds }, projectId: job.projectId },
+          include: { dataset: true },
+        }),
+      ]);
+      if (!version) {
+        throw ChorusError.notFound('ModelVersion', fineTune.baseVersionId);
+      }
+      // The tasks of this fine-tune, in the order asked for.
+      model = {
+        ...found,
+        tasks: fineTune.taskIds.flatMap((id) =>
+          tasks.filter((t) => t.id === id),
+        ),
+      };
+      const options = fineTune.fineTune;
+      base = {
+        key: version.artifactKey,
+        freeze: options.freeze,
+        freezeHeads: options.freezeHeads,
+        learningRates: {
+          backbone: options.backboneLearningRate,
+          heads: options.headLearningRate,
+        },
+      };
     }
     const run = buildTrainingRun(model, config);
     const jobPrefix = `projects/${job.projectId}/jobs/${job.id}/`;
     const artifactKey = `projects/${job.projectId}/models/${model.id}/artifacts/${job.id}-${attempt}.zip`;
     const input: TrainChildInput = {
-      storage: {
-        endpoint: env.S3_ENDPOINT!,
-        accessKey: env.S3_ACCESS_KEY!,
-        secretKey: env.S3_SECRET_KEY!,
-        region: env.S3_REGION,
-        bucket: env.S3_BUCKET,
-      },
+      storage: childStorage(env),
       checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
       resumeFrom: job.checkpointKey ?? undefined,
       artifactKey,
@@ -61,6 +93,7 @@ export class TrainHandler implements JobHandler {
         everyMinutes: config.options.checkpointEveryMinutes,
       },
       spec: run.spec,
+      base,
       sources: model.tasks
         .map((task) => task.dataset)
         .filter((d, i, all) => all.findIndex((x) => x.id === d.id) === i)
@@ -71,7 +104,9 @@ export class TrainHandler implements JobHandler {
         })),
       options: run.options,
     };
-    const outcome = await this.supervise(context, input);
+    const outcome = await superviseChild(context, input, (message) =>
+      this.record(context, message),
+    );
     const removeCheckpoints = () =>
       storage.removePrefix(`${jobPrefix}checkpoints/`).catch(() => 0);
     if (outcome.type === 'failed') {
@@ -100,28 +135,31 @@ export class TrainHandler implements JobHandler {
 
       return { result: { cancelled: true } };
     }
-    const version = await context.commit(async (tx) => {
-      const last = await tx.modelVersion.findFirst({
-        where: { modelId: model.id },
-        orderBy: { number: 'desc' },
-      });
-
-      return tx.modelVersion.create({
-        data: {
-          projectId: job.projectId,
-          modelId: model.id,
-          number: (last?.number ?? 0) + 1,
-          jobId: job.id,
-          artifactKey,
-          sha256: outcome.sha256!,
-          sizeBytes: BigInt(outcome.sizeBytes!),
-          metrics: (outcome.metrics ?? {}) as Prisma.InputJsonValue,
-          taskArtifacts: (outcome.taskArtifacts ?? {}) as Prisma.InputJsonValue,
-          lineage: { kind: 'trained', jobId: job.id },
-          backend: job.backend ?? 'unknown',
-        },
-      });
-    });
+    const version = await context.commit((tx) =>
+      registerVersion(tx, {
+        projectId: job.projectId,
+        modelId: model.id,
+        jobId: job.id,
+        artifactKey,
+        sha256: outcome.sha256!,
+        sizeBytes: outcome.sizeBytes!,
+        metrics: outcome.metrics,
+        taskArtifacts: outcome.taskArtifacts,
+        lineage: fineTune
+          ? {
+              kind: 'fine-tuned',
+              jobId: job.id,
+              baseVersionId: fineTune.baseVersionId,
+              freeze: fineTune.fineTune.freeze,
+              trainRows: outcome.trainRows,
+            }
+          : { kind: 'trained', jobId: job.id, trainRows: outcome.trainRows },
+        backend: job.backend ?? 'unknown',
+        parents: fineTune
+          ? [{ versionId: fineTune.baseVersionId, relation: 'base' }]
+          : [],
+      }),
+    );
     await removeCheckpoints();
     this.deps.logger.info(
       { projectId: job.projectId, jobId: job.id, versionId: version.id },
@@ -136,65 +174,6 @@ export class TrainHandler implements JobHandler {
         metrics: outcome.metrics ?? {},
       },
     };
-  }
-
-  /** Runs the child and records what it reports; resolves with its end. */
-  private supervise(
-    context: JobContext,
-    input: TrainChildInput,
-  ): Promise<Extract<ChildMessage, { type: 'done' | 'failed' }>> {
-    const { job, attempt } = context;
-    const child: ChildProcess = fork(
-      path.join(__dirname, '..', 'training', 'train-child.js'),
-      [],
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-    );
-    let queue = Promise.resolve();
-    let ended = false;
-
-    return new Promise((resolve, reject) => {
-      const fail = (error: Error) => {
-        if (!ended) {
-          ended = true;
-          child.kill('SIGKILL');
-          reject(error);
-        }
-      };
-      // Cancelled, shutting down, or given up by the queue: the child stops
-      // before its next step and reports `cancelled`.
-      const stop = () => {
-        if (child.connected) {
-          child.send({ type: 'cancel' });
-        }
-      };
-      context.signal.addEventListener('abort', stop, { once: true });
-      child.on('message', (message: ChildMessage) => {
-        // Handled in order: an epoch is recorded before the next one.
-        queue = queue
-          .then(() => this.record(context, message))
-          .then(() => {
-            if (message.type === 'done' || message.type === 'failed') {
-              ended = true;
-              resolve(message);
-            }
-          })
-          .catch(fail);
-      });
-      child.on('exit', (code, signal) => {
-        context.signal.removeEventListener('abort', stop);
-        void queue.then(() =>
-          fail(
-            new Error(
-              `The training process of job ${job.id} (attempt ${attempt}) ended without a result (${signal ?? `exit ${code}`}).`,
-            ),
-          ),
-        );
-      });
-      child.send({ type: 'start', input });
-      if (context.signal.aborted) {
-        stop();
-      }
-    });
   }
 
   private async record(context: JobContext, message: ChildMessage) {

@@ -1,5 +1,5 @@
 import type { DatasetSchema } from '#libs/datasets';
-import type { ModelSpec, TrainOptions } from '#libs/training';
+import type { FreezePolicy, ModelSpec, TrainOptions } from '#libs/training';
 
 /** What the worker tells its training child. */
 export interface TrainChildInput {
@@ -19,8 +19,37 @@ export interface TrainChildInput {
   /** Where the artifact zip goes once training ends. */
   artifactKey: string;
   spec: ModelSpec;
-  /** Datasets by source name: their schema and shard prefix. */
-  sources: { name: string; schema: DatasetSchema; shardPrefix: string }[];
+  /**
+   * Datasets by source name: the schema the model is planned on and the
+   * shard prefix. `dataSchema` is the shards' own schema when they belong to
+   * another dataset (a federated silo): categorical codes are mapped from it
+   * onto `schema`'s vocabularies, so every silo encodes alike.
+   */
+  sources: {
+    name: string;
+    schema: DatasetSchema;
+    shardPrefix: string;
+    dataSchema?: DatasetSchema;
+  }[];
+  /**
+   * train (default); init: store the untrained, seeded model as the
+   * artifact; evaluate: report the base's validation metrics and stop.
+   */
+  mode?: 'train' | 'init' | 'evaluate';
+  /** Start from these weights (fine-tunes and federated rounds). */
+  base?: {
+    /** An artifact zip, or a `.weights` file (an imported backbone). */
+    key: string;
+    /** A weights file whose head/* weights replace the base's. */
+    headsKey?: string;
+    freeze?: FreezePolicy;
+    freezeHeads?: string[];
+    learningRates?: { backbone?: number; heads?: number };
+    /** FedProx: pull toward the base with this weight. */
+    proximalMu?: number;
+  };
+  /** Federated local training: store the weights here, no artifact. */
+  updateKey?: string;
   options: Pick<
     TrainOptions,
     | 'epochs'
@@ -51,6 +80,8 @@ export type ChildMessage =
       sha256?: string;
       sizeBytes?: number;
       metrics?: Record<string, Record<string, number>>;
+      /** Training rows seen per epoch (the sample count of an update). */
+      trainRows?: number;
       /** Per task: backbone plus that head, stored beside the artifact. */
       taskArtifacts?: Record<
         string,

@@ -1,19 +1,26 @@
 import { createHash } from 'node:crypto';
 
 import type { ShardManifest } from '#libs/datasets';
+import { encodeWeights, readWeightsStream } from '#libs/federation';
 import { ObjectStorage } from '#libs/storage';
 import {
+  evaluateWeights,
   exportArtifact,
+  namedWeightsOf,
   selectBackend,
   train,
   TrainingConfigError,
   TrainingDivergedError,
+  unzipArtifact,
+  weightsFromArtifact,
   zipArtifact,
+  type NamedWeights,
+  type TrainOptions,
 } from '#libs/training';
 
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
-import { readJson, shardBatches } from './shard-source';
+import { readJson, remapCategories, shardBatches } from './shard-source';
 
 /**
  * The training child: the worker forks one per training attempt, so a
@@ -51,27 +58,83 @@ async function run(input: TrainChildInput) {
         storage,
         `${source.shardPrefix}manifest.json`,
       );
-      const stream = (split: 'train' | 'validation') => () =>
-        shardBatches({ storage, prefix: source.shardPrefix, manifest, split });
+      const stream = (split: 'train' | 'validation') => () => {
+        const batches = shardBatches({
+          storage,
+          prefix: source.shardPrefix,
+          manifest,
+          split,
+        });
+
+        return source.dataSchema
+          ? remapCategories(batches, source.dataSchema, source.schema)
+          : batches;
+      };
 
       return {
-        name: source.name,
-        schema: source.schema,
-        train: stream('train'),
-        validation: stream('validation'),
+        source: {
+          name: source.name,
+          schema: source.schema,
+          train: stream('train'),
+          validation: stream('validation'),
+        },
+        trainRows: manifest.split?.counts.train ?? manifest.rowCount,
       };
     }),
   );
+  const data = sources.map((s) => s.source);
+  const trainRows = sources.reduce((sum, s) => sum + s.trainRows, 0);
+  const base = input.base ? await loadBase(storage, input) : undefined;
+  if (input.mode === 'evaluate') {
+    const evaluation = await evaluateWeights({
+      spec: input.spec,
+      data,
+      weights: base!.weights,
+    });
+    await send({
+      type: 'done',
+      status: 'completed',
+      metrics: (evaluation?.metrics ?? {}) as Record<
+        string,
+        Record<string, number>
+      >,
+      trainRows,
+    });
+
+    return;
+  }
+  const init = new AbortController();
+  if (input.mode === 'init') {
+    // An untrained model: the run stops before its first step, leaving
+    // the seeded initial weights.
+    init.abort();
+  }
   const resumeFrom = input.resumeFrom
     ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
     : undefined;
 
   let lastCheckpoint = Date.now();
+  const fineTune: Partial<TrainOptions> = base
+    ? {
+        base: { weights: base.weights, newInputs: base.newInputs },
+        ...(input.base?.freeze ? { freeze: input.base.freeze } : {}),
+        ...(input.base?.freezeHeads?.length
+          ? { freezeHeads: input.base.freezeHeads }
+          : {}),
+        ...(input.base?.learningRates
+          ? { learningRates: input.base.learningRates }
+          : {}),
+        ...(input.base?.proximalMu
+          ? { proximal: { mu: input.base.proximalMu } }
+          : {}),
+      }
+    : {};
   const result = await train({
     ...input.options,
+    ...fineTune,
     spec: input.spec,
-    data: sources,
-    signal: controller.signal,
+    data,
+    signal: input.mode === 'init' ? init.signal : controller.signal,
     resumeFrom,
     onEpoch: async ({ epoch, record, checkpoint }) => {
       const done = epoch + 1;
@@ -98,9 +161,23 @@ async function run(input: TrainChildInput) {
       });
     },
   });
-  if (result.status === 'cancelled') {
+  if (result.status === 'cancelled' && input.mode !== 'init') {
     result.model.dispose();
     await send({ type: 'done', status: 'cancelled' });
+
+    return;
+  }
+  if (input.updateKey) {
+    const bytes = encodeWeights(namedWeightsOf(result.model));
+    result.model.dispose();
+    await storage.put(input.updateKey, bytes, bytes.length);
+    await send({
+      type: 'done',
+      status: result.status,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sizeBytes: bytes.length,
+      trainRows,
+    });
 
     return;
   }
@@ -136,12 +213,61 @@ async function run(input: TrainChildInput) {
   result.model.dispose();
   await send({
     type: 'done',
-    status: result.status,
+    status: input.mode === 'init' ? 'completed' : result.status,
     sha256: createHash('sha256').update(zip).digest('hex'),
     sizeBytes: zip.length,
     metrics,
     taskArtifacts,
+    trainRows,
   });
+}
+
+/**
+ * The weights a run starts from: an artifact's (whose features decide
+ * whether the inputs are new) or an imported backbone's weights file, with
+ * a participant's own heads laid over them.
+ */
+async function loadBase(
+  storage: ObjectStorage,
+  input: TrainChildInput,
+): Promise<{ weights: NamedWeights; newInputs: boolean }> {
+  const key = input.base!.key;
+  let weights: NamedWeights;
+  let newInputs = false;
+  if (key.endsWith('.weights')) {
+    weights = await readWeightsFile(storage, key);
+  } else {
+    const artifact = await unzipArtifact(await readBytes(storage, key));
+    weights = weightsFromArtifact(artifact);
+    const columns = (features: (string | { column: string })[]) =>
+      features.map((f) => (typeof f === 'string' ? f : f.column)).join('\n');
+    newInputs =
+      columns(artifact.manifest.features) !== columns(input.spec.features);
+  }
+  if (input.base!.headsKey) {
+    for (const [name, tensor] of await readWeightsFile(
+      storage,
+      input.base!.headsKey,
+    )) {
+      if (name.startsWith('head/')) {
+        weights.set(name, tensor);
+      }
+    }
+  }
+
+  return { weights, newInputs };
+}
+
+async function readWeightsFile(
+  storage: ObjectStorage,
+  key: string,
+): Promise<NamedWeights> {
+  const weights: NamedWeights = new Map();
+  for await (const tensor of readWeightsStream(await storage.get(key))) {
+    weights.set(tensor.name, { shape: tensor.shape, values: tensor.values });
+  }
+
+  return weights;
 }
 
 function failure(error: unknown): ChildMessage {

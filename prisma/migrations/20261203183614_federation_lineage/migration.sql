@@ -7,6 +7,9 @@ CREATE TYPE "FederatedParticipantKind" AS ENUM ('SILO', 'EXTERNAL');
 -- CreateEnum
 CREATE TYPE "FederatedRoundStatus" AS ENUM ('OPEN', 'AGGREGATING', 'COMPLETED', 'FAILED');
 
+-- AlterEnum
+ALTER TYPE "JobKind" ADD VALUE 'FEDERATED_LOCAL';
+
 -- CreateTable
 CREATE TABLE "ModelVersionParent" (
     "childId" UUID NOT NULL,
@@ -75,7 +78,7 @@ CREATE TABLE "FederatedUpdate" (
     "participantId" UUID NOT NULL,
     "objectKey" TEXT NOT NULL,
     "sampleCount" INTEGER NOT NULL,
-    "norm" DOUBLE PRECISION NOT NULL,
+    "norm" DOUBLE PRECISION,
     "clipped" BOOLEAN NOT NULL DEFAULT false,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
