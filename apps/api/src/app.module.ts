@@ -29,6 +29,8 @@ import { JobMetricsResolver, ModelsResolver } from './models/models.resolver';
 import { ModelsService } from './models/models.service';
 import { PredictorCache } from './models/predictor-cache';
 import { ProjectsResolver } from './projects/projects.resolver';
+import { ImportController } from './transfer/import.controller';
+import { ImportService } from './transfer/import.service';
 import { LineageService } from './transfer/lineage.service';
 import { TransferResolver } from './transfer/transfer.resolver';
 import { TransferService } from './transfer/transfer.service';
@@ -76,6 +78,7 @@ export class AppModule {
         DatasetsController,
         ModelsController,
         FederatedController,
+        ImportController,
       ],
       providers: [
         // Guards run in this order: who is calling, then how often.
@@ -90,6 +93,7 @@ export class AppModule {
         JobsService,
         FederatedResolver,
         FederatedService,
+        ImportService,
         LineageService,
         TransferResolver,
         TransferService,

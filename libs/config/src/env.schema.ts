@@ -73,6 +73,8 @@ export const envSchema = z.object({
   RATE_LIMIT_REQUESTS: positiveInt.default(600),
   RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
   UPLOAD_MAX_BYTES: positiveInt.default(10 * 1024 ** 3),
+  /** Largest imported model (model.json plus weights, or an artifact zip). */
+  IMPORT_MAX_BYTES: positiveInt.default(256 * 1024 ** 2),
   UPLOAD_PART_BYTES: positiveInt
     .min(5 * 1024 ** 2, 'must be at least 5242880 (S3 minimum part size)')
     .default(16 * 1024 ** 2),

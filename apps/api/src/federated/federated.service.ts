@@ -4,14 +4,11 @@ import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 
+import type { Env } from '#libs/config';
 import type { DatasetSchema } from '#libs/datasets';
 import type { Prisma, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import {
-  exportGlobalWeights,
-  UpdateRejectedError,
-  validateUpdate,
-} from '#libs/federation';
+import { exportGlobalWeights, storeUpdate } from '#libs/federation';
 import {
   acceptUpdate,
   buildTrainingRun,
@@ -28,7 +25,7 @@ import { ObjectStorage } from '#libs/storage';
 import { Principal } from '../auth/principal';
 import { nameField, parseId, parseInput } from '../common/input';
 import { PageArgs, pageQuery, toPage } from '../common/pagination';
-import { PRISMA, QUEUE, STORAGE } from '../core/tokens';
+import { ENV, PRISMA, QUEUE, STORAGE } from '../core/tokens';
 import { checkTrainingRun } from '../models/models.service';
 
 const TOKEN_SHAPE = /^chorusfl_[A-Za-z0-9_-]{20,200}$/;
@@ -65,11 +62,16 @@ export interface ParticipantPrincipal {
 export class FederatedService {
   private readonly logger = new Logger(FederatedService.name);
 
+  private readonly maxUpdateBytes: number;
+
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(STORAGE) private readonly storage: ObjectStorage,
     @Inject(QUEUE) private readonly queue: JobQueue,
-  ) {}
+    @Inject(ENV) env: Env,
+  ) {
+    this.maxUpdateBytes = env.IMPORT_MAX_BYTES;
+  }
 
   /**
    * Validates everything, then writes the run, its participants and the
@@ -470,21 +472,16 @@ export class FederatedService {
     const key = `${federatedKeys(participant.projectId, run.id)
       .update(roundNumber, participant.participantId)
       .replace(/\.weights$/, '')}-${randomBytes(6).toString('hex')}.weights`;
-    let validated: { norm: number; clipped: boolean };
-    try {
-      validated = await validateUpdate(this.storage, body, {
-        reference: { key: base.artifactKey },
-        outputKey: key,
-        maxNorm: config.clipNorm ?? config.maxUpdateNorm,
-        clip: config.clipNorm !== undefined,
-      });
-    } catch (error) {
-      await this.storage.remove(key).catch(() => undefined);
-      if (error instanceof UpdateRejectedError) {
-        throw ChorusError.badInput(error.field, error.message);
-      }
-      throw error;
-    }
+    // Rejected updates (UpdateRejectedError, BAD_USER_INPUT naming the
+    // tensor) leave nothing stored: the upload is aborted.
+    const validated = await storeUpdate(this.storage, {
+      body,
+      key,
+      globalKey: base.artifactKey,
+      maxNorm: config.clipNorm ?? config.maxUpdateNorm,
+      clip: config.clipNorm !== undefined,
+      maxBytes: this.maxUpdateBytes,
+    });
     const used = Math.min(sampleCount, config.maxSampleCount);
     try {
       await this.prisma.$transaction(async (tx) => {

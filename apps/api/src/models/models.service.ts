@@ -411,6 +411,12 @@ export class ModelsService {
         `rows must be a list of 1 to ${MAX_PREDICT_ROWS} objects of column values.`,
       );
     }
+    if (!version.artifactKey.endsWith('.zip')) {
+      throw ChorusError.badInput(
+        'versionId',
+        `Version ${version.id} is an imported backbone without heads; fineTune it with tasks, then predict with the new version.`,
+      );
+    }
     const predictor = await this.predictors.get(
       version.id,
       version.artifactKey,

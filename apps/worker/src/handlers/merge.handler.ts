@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import type { PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import { IncompatibleModelsError, mergeArtifacts } from '#libs/federation';
+import { mergeArtifacts } from '#libs/federation';
 import type { MergeJobConfig } from '#libs/jobs';
 import type { ObjectStorage } from '#libs/storage';
 
@@ -56,13 +56,9 @@ export class MergeHandler implements JobHandler {
         outputKey,
       });
     } catch (error) {
+      // IncompatibleModelsError is BAD_USER_INPUT naming the first
+      // difference: the job fails at once, without a retry.
       await storage.remove(outputKey).catch(() => undefined);
-      if (error instanceof IncompatibleModelsError) {
-        throw ChorusError.badInput(
-          `input.sources${error.field ? `.${error.field}` : ''}`,
-          error.message,
-        );
-      }
       throw error;
     }
     await context.reportProgress(0.9, 'merged');
