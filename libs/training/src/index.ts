@@ -17,3 +17,6 @@ export * from './train';
 export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
 export * from './artifact-zip';
+export * from './finetune';
+export * from './named-weights';
+export * from './import-backbone';
