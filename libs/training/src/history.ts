@@ -12,6 +12,10 @@ export interface StepRecord {
   taskLosses: Record<string, number>;
   /** The effective weight of each task at this step. */
   taskWeights: Record<string, number>;
+  /** Fine-tuning: the learning rate of each group at this step. */
+  learningRates?: { backbone: number; heads: number };
+  /** FedProx: the value of mu/2 ||w - w_base||^2 (not part of `loss`). */
+  proximal?: number;
 }
 
 export interface EpochRecord {
@@ -25,6 +29,13 @@ export interface EpochRecord {
   /** The value of the early-stopping monitor this epoch. */
   monitored: number;
   seconds: number;
+  /**
+   * Fine-tuning (with `base`): whether every backbone weight was trained
+   * this epoch; false while any backbone layer was frozen.
+   */
+  trainableBackbone?: boolean;
+  /** Fine-tuning: the layers kept fixed this epoch (backbone and heads). */
+  frozenLayers?: string[];
 }
 
 export interface TrainingHistory {

@@ -18,3 +18,6 @@ export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
 export * from './artifact-zip';
 export * from './evaluate-weights';
+export * from './finetune';
+export * from './named-weights';
+export * from './import-backbone';

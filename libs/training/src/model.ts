@@ -31,7 +31,7 @@ export interface BuiltModel {
   dropouts: tf.layers.Layer[];
 }
 
-const ACTIVATIONS: Activation[] = [
+export const ACTIVATIONS: Activation[] = [
   'relu',
   'elu',
   'selu',

@@ -78,12 +78,25 @@ export class Optimizer {
     }
   }
 
-  /** Applies one update; `grads[i]` belongs to `variables[i]`. */
-  apply(grads: tf.Tensor[], learningRate: number): void {
+  /**
+   * Applies one update; `grads[i]` belongs to `variables[i]`. The learning
+   * rate is one for all or one per variable. A variable marked in `frozen`
+   * is skipped: neither it nor its slots change, and no weight decay applies.
+   */
+  apply(
+    grads: tf.Tensor[],
+    learningRates: number | number[],
+    frozen?: boolean[],
+  ): void {
     this.iterations++;
     const t = this.iterations;
     tf.tidy(() => {
       this.variables.forEach(({ variable, decay }, i) => {
+        if (frozen?.[i]) {
+          return;
+        }
+        const learningRate =
+          typeof learningRates === 'number' ? learningRates : learningRates[i];
         const g = grads[i];
         const slots = this.slots[i];
         if (this.kind === 'sgd') {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { LossBalancer } from './balancing';
 import { TrainingDivergedError } from './errors';
+import { addProximal } from './finetune';
 import { taskLoss } from './losses';
 import type { BuiltModel, ModelPlan } from './model';
 import type { Optimizer } from './optimizer';
@@ -24,6 +25,14 @@ export interface StepContext {
   clipNorm?: number;
   /** Clip every gradient element into [-clipValue, clipValue]. */
   clipValue?: number;
+  /** Per variable: left unchanged by this step (fine-tuning). */
+  frozen?: boolean[];
+  /** Per variable: the task whose head holds it, -1 for the backbone. */
+  owners?: number[];
+  /** Per variable: its learning rate as a multiple of the step's. */
+  scales?: number[];
+  /** FedProx: mu and, per variable, the base value it is pulled towards. */
+  proximal?: { mu: number; anchors: (tf.Tensor | null)[] };
 }
 
 /** A batch as tensors; the caller disposes them. */
@@ -39,6 +48,8 @@ export interface StepOutcome {
   loss: number;
   taskLosses: number[];
   taskWeights: number[];
+  /** The proximal term's value, when one is set. */
+  proximal?: number;
 }
 
 /**
@@ -56,6 +67,8 @@ export function trainStep(
     (layer as unknown as { seed: number }).seed = context.random.seed();
   }
   const taskWeights = balancer.effectiveWeights();
+  const frozen = context.frozen ?? [];
+  const active = context.variables.filter((_, i) => !frozen[i]);
   const forward = (task?: number) => {
     const raw = model.training.apply(batch.inputs, { training: true }) as
       tf.Tensor | tf.Tensor[];
@@ -74,12 +87,23 @@ export function trainStep(
   let total: number;
   if (balancer.perTaskGradients) {
     const perTask = plan.tasks.map((_, i) => {
+      const relevant = context.variables.filter(
+        (_, v) => !frozen[v] && [-1, i].includes(context.owners?.[v] ?? i),
+      );
+      if (relevant.length === 0) {
+        // Everything this task reaches is frozen: only its loss is needed.
+        const losses = tf.tidy(() => forward(i));
+        const lossValue = losses.dataSync()[i];
+        losses.dispose();
+
+        return { lossValue, grads: fill(context.variables, {}) };
+      }
       let losses: tf.Tensor1D | undefined;
       const result = tf.variableGrads(() => {
         losses = tf.keep(forward(i));
 
         return tf.sum(losses);
-      }, context.variables);
+      }, relevant);
       const lossValue = losses!.dataSync()[i];
       losses!.dispose();
       result.value.dispose();
@@ -109,7 +133,7 @@ export function trainStep(
       losses = tf.keep(forward());
 
       return balancer.combine(losses, batch.present);
-    }, allVariables);
+    }, [...active, ...balancer.variables]);
     lossValues = Array.from(losses!.dataSync());
     total = result.value.dataSync()[0];
     losses!.dispose();
@@ -117,17 +141,34 @@ export function trainStep(
     grads = fill(allVariables, result.grads);
     checkFinite(plan, lossValues, position, grads);
   }
+  const proximal = context.proximal
+    ? addProximal(
+        grads,
+        context.variables,
+        context.proximal.anchors,
+        frozen,
+        context.proximal.mu,
+      )
+    : undefined;
   const clipped = clip(grads, context.clipNorm, context.clipValue);
   if (clipped !== grads) {
     tf.dispose(grads);
   }
-  context.optimizer.apply(clipped, learningRate);
+  const scales = context.scales;
+  context.optimizer.apply(
+    clipped,
+    scales
+      ? clipped.map((_, i) => learningRate * (scales[i] ?? 1))
+      : learningRate,
+    frozen,
+  );
   tf.dispose(clipped);
 
   return {
     loss: total,
     taskLosses: lossValues,
     taskWeights,
+    ...(proximal === undefined ? {} : { proximal }),
   };
 }
 

@@ -4,6 +4,12 @@ import { validateBalancing, type BalancingOptions } from './balancing';
 import type { Checkpoint } from './checkpoint';
 import type { DataSourceOptions, SourceScheduleOptions } from './data';
 import { TrainingConfigError } from './errors';
+import {
+  validateFineTune,
+  type BaseWeights,
+  type FreezePolicy,
+  type GroupLearningRates,
+} from './finetune';
 import type { EpochRecord, StepRecord } from './history';
 import { validateBackbone } from './model';
 import {
@@ -87,6 +93,26 @@ export interface TrainOptions {
   onEpoch?: (progress: EpochProgress) => void | Promise<void>;
   /** Continue a run from a checkpoint of the same spec. */
   resumeFrom?: Checkpoint;
+  /**
+   * Fine-tune: weights loaded before the first epoch (not on resume). Every
+   * backbone weight must be in the base with the same shape; heads of tasks
+   * whose name and shapes match are reused, other heads start fresh.
+   */
+  base?: BaseWeights;
+  /** Which backbone weights stay fixed. Default none; needs `base`. */
+  freeze?: FreezePolicy;
+  /** Tasks whose (reused) heads stay fixed. Needs `base`. */
+  freezeHeads?: string[];
+  /**
+   * Absolute learning rates of the backbone and of the heads; default
+   * `optimizer.learningRate` for both; schedules scale both.
+   */
+  learningRates?: GroupLearningRates;
+  /**
+   * FedProx: adds mu/2 * ||w - w_base||^2 over the trainable weights loaded
+   * from `base` to the loss. Needs `base`.
+   */
+  proximal?: { mu: number };
 }
 
 const positiveInteger = (value: unknown) =>
@@ -160,6 +186,15 @@ export function validateTrainOptions(
   validateSchedule(options.schedule);
   validateBalancing(options.balancing);
   validateAugmentation(options.augmentation);
+  validateFineTune(options);
+  options.freezeHeads?.forEach((task, i) => {
+    if (!names.has(task)) {
+      throw new TrainingConfigError(
+        `freezeHeads[${i}]`,
+        `the spec has no task "${task}"; tasks are ${[...names].join(', ')}.`,
+      );
+    }
+  });
 
   return sources;
 }

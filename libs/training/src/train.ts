@@ -12,6 +12,7 @@ import {
 import { epochBatches } from './data';
 import { TrainingConfigError } from './errors';
 import { evaluate } from './evaluate';
+import { startFineTune, type EpochSetting } from './finetune-run';
 import type { BestEpoch, EpochRecord, TrainingHistory } from './history';
 import { monitorValue, validateMonitor } from './monitor';
 import {
@@ -82,6 +83,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     })),
     ...balancer.variables.map((variable) => ({ variable, decay: false })),
   ]);
+  let fineTune;
+  try {
+    fineTune = startFineTune(
+      options,
+      plan,
+      built,
+      optimizer.learningRate,
+      options.resumeFrom !== undefined,
+    );
+  } catch (error) {
+    optimizer.dispose();
+    balancer.dispose();
+    disposeModel(built);
+    throw error;
+  }
   const context: StepContext = {
     plan,
     model: built,
@@ -93,6 +109,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     random,
     clipNorm: options.clipNorm,
     clipValue: options.clipValue,
+    owners: fineTune?.owners,
+    proximal: fineTune?.anchors
+      ? { mu: fineTune.mu, anchors: fineTune.anchors }
+      : undefined,
   };
   const specJson = canonicalJson(options.spec);
   const weightEntries = () =>
@@ -155,6 +175,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   try {
     for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
       const started = Date.now();
+      const setting: EpochSetting | undefined = fineTune?.enterEpoch(epoch);
+      context.frozen = setting?.frozen;
+      context.scales = setting?.scales;
       const sums = plan.tasks.map(() => 0);
       const counts = plan.tasks.map(() => 0);
       let batch = 0;
@@ -227,6 +250,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           loss: outcome.loss,
           taskLosses: byTask(plan, outcome.taskLosses),
           taskWeights: byTask(plan, outcome.taskWeights),
+          ...(setting && {
+            learningRates: {
+              backbone: (setting.rates.backbone * learningRate) / peak,
+              heads: (setting.rates.heads * learningRate) / peak,
+            },
+          }),
+          ...(outcome.proximal !== undefined && {
+            proximal: outcome.proximal,
+          }),
         };
         plan.tasks.forEach((_, t) => {
           if (labels[t].mask.some((m) => m > 0)) {
@@ -280,6 +312,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         combinedScore: evaluation?.combinedScore ?? NaN,
         monitored: monitor.value,
         seconds: (Date.now() - started) / 1000,
+        ...(options.base &&
+          setting && {
+            trainableBackbone: setting.trainableBackbone,
+            frozenLayers: setting.frozenLayers,
+          }),
       };
       history.epochs.push(record);
       const minDelta = options.earlyStopping?.minDelta ?? 0;
@@ -334,11 +371,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } catch (error) {
     optimizer.dispose();
     balancer.dispose();
+    fineTune?.dispose();
     disposeModel(built);
     throw error;
   }
   optimizer.dispose();
   balancer.dispose();
+  fineTune?.dispose();
   if ((options.restoreBest ?? true) && bestWeights && status !== 'cancelled') {
     const restored = bestWeights;
     tf.tidy(() =>
