@@ -13,7 +13,8 @@ export const ARTIFACT_FILES = {
 /**
  * Packs an artifact as a zip of model.json, weights.bin and manifest.json.
  * Entry dates are fixed, so the same artifact always gives the same bytes
- * (and sha256).
+ * (and sha256). Zips of older versions, whose weights.bin is deflated, read
+ * the same.
  */
 export async function zipArtifact(artifact: Artifact): Promise<Buffer> {
   const zip = new yazl.ZipFile();
@@ -21,8 +22,11 @@ export async function zipArtifact(artifact: Artifact): Promise<Buffer> {
   zip.addBuffer(Buffer.from(artifact.modelJson), ARTIFACT_FILES.model, {
     mtime,
   });
+  // Stored, not deflated: float weights barely compress, and a reader can
+  // then stream or range-read weights.bin without inflating.
   zip.addBuffer(Buffer.from(artifact.weights), ARTIFACT_FILES.weights, {
     mtime,
+    compress: false,
   });
   zip.addBuffer(
     Buffer.from(JSON.stringify(artifact.manifest, null, 2)),

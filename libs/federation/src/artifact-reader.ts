@@ -1,0 +1,261 @@
+import { PassThrough, pipeline, Readable } from 'node:stream';
+
+import yauzl from 'yauzl';
+
+import { ChorusError } from '#libs/errors';
+import type { ObjectStorage } from '#libs/storage';
+import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
+
+import { ByteReader } from './byte-reader';
+import { sizeOf, type NamedTensor, type WeightSpec } from './tensors';
+import { TensorStreamReader, type LayerReader } from './weights-file';
+
+/** One layer of a tfjs layers-model topology. */
+export interface LayerJson {
+  name: string;
+  class_name: string;
+  config: Record<string, unknown>;
+  inbound_nodes: unknown[];
+}
+
+/** The parsed model.json of an artifact (tfjs layers format). */
+export interface ModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  modelTopology: {
+    class_name: string;
+    config: {
+      name: string;
+      layers: LayerJson[];
+      input_layers: unknown[];
+      output_layers: [string, number, number][];
+    };
+    [key: string]: unknown;
+  };
+  weightsManifest: { paths: string[]; weights: WeightSpec[] }[];
+}
+
+/** What an artifact holds besides the values of its weights. */
+export interface ArtifactMetadata {
+  manifest: ArtifactManifest;
+  modelJson: ModelJson;
+  /** The weights in weights.bin order. */
+  readonly specs: WeightSpec[];
+}
+
+/** The weights of an artifact, read in model.json order, and its metadata. */
+export interface ArtifactWeightsReader extends LayerReader, ArtifactMetadata {
+  /** True for artifacts made before weights.bin was stored uncompressed. */
+  readonly deflated: boolean;
+}
+
+/** Reads served from the first and last bytes of the object, fetched once. */
+const CACHE_BYTES = 64 * 1024;
+
+/**
+ * Lets yauzl read a zip in object storage through ranged GETs. The head and
+ * tail of the object are fetched once, so the central directory, the small
+ * entries and the local headers cost no further request.
+ */
+class StorageRangeReader extends yauzl.RandomAccessReader {
+  private head: Buffer = Buffer.alloc(0);
+  private tail: Buffer = Buffer.alloc(0);
+  private tailStart = 0;
+
+  constructor(
+    private readonly storage: ObjectStorage,
+    private readonly key: string,
+    private readonly size: number,
+  ) {
+    super();
+  }
+
+  async prefetch(): Promise<void> {
+    const headEnd = Math.min(this.size, CACHE_BYTES);
+    this.tailStart = Math.max(headEnd, this.size - CACHE_BYTES);
+    const [head, tail] = await Promise.all([
+      this.fetch(0, headEnd),
+      this.fetch(this.tailStart, this.size),
+    ]);
+    this.head = head;
+    this.tail = tail;
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const hit = this.cached(start, end);
+    if (hit) {
+      return Readable.from([hit]);
+    }
+    const out = new PassThrough();
+    this.storage.get(this.key, { start, end: end - 1 }).then(
+      // pipeline destroys both sides on failure; `out` carries the error on.
+      (body) => pipeline(body, out, () => undefined),
+      (error: Error) => out.destroy(error),
+    );
+
+    return out;
+  }
+
+  private cached(start: number, end: number): Buffer | undefined {
+    if (end <= this.head.length) {
+      return this.head.subarray(start, end);
+    }
+    if (start >= this.tailStart && end <= this.tailStart + this.tail.length) {
+      return this.tail.subarray(start - this.tailStart, end - this.tailStart);
+    }
+
+    return undefined;
+  }
+
+  private async fetch(start: number, end: number): Promise<Buffer> {
+    if (end <= start) {
+      return Buffer.alloc(0);
+    }
+
+    return collect(await this.storage.get(this.key, { start, end: end - 1 }));
+  }
+}
+
+interface OpenZip extends ArtifactMetadata {
+  zip: yauzl.ZipFile;
+  weights: yauzl.Entry;
+}
+
+async function openZip(storage: ObjectStorage, key: string): Promise<OpenZip> {
+  const info = await storage.stat(key);
+  if (!info) {
+    throw ChorusError.notFound('artifact', key);
+  }
+  const reader = new StorageRangeReader(storage, key, info.size);
+  await reader.prefetch();
+  const zip = await yauzl.fromRandomAccessReaderPromise(reader, info.size, {
+    autoClose: false,
+  });
+  try {
+    const entries = new Map<string, yauzl.Entry>();
+    for await (const entry of zip.eachEntry()) {
+      entries.set(entry.fileName, entry);
+    }
+    const file = (name: string) => {
+      const entry = entries.get(name);
+      if (!entry) {
+        throw new Error(`The artifact ${key} has no ${name}.`);
+      }
+
+      return entry;
+    };
+    const text = async (name: string) =>
+      (await collect(await zip.openReadStreamPromise(file(name)))).toString(
+        'utf8',
+      );
+    const modelJson = JSON.parse(await text(ARTIFACT_FILES.model)) as ModelJson;
+    const manifest = JSON.parse(
+      await text(ARTIFACT_FILES.manifest),
+    ) as ArtifactManifest;
+    const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+    const weights = file(ARTIFACT_FILES.weights);
+    const expected = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+    if (weights.uncompressedSize !== expected) {
+      throw new Error(
+        `The artifact ${key} has ${weights.uncompressedSize} bytes of ` +
+          `weights; its model.json lists ${expected}.`,
+      );
+    }
+
+    return { manifest, modelJson, specs, zip, weights };
+  } catch (error) {
+    zip.close();
+    throw error;
+  }
+}
+
+/** The manifest, model.json and weight specs of an artifact zip. */
+export async function readArtifactMetadata(
+  storage: ObjectStorage,
+  key: string,
+): Promise<ArtifactMetadata> {
+  const { zip, manifest, modelJson, specs } = await openZip(storage, key);
+  zip.close();
+
+  return { manifest, modelJson, specs };
+}
+
+/** The weight names, shapes and dtypes of an artifact, in file order. */
+export async function weightSpecsOfArtifact(
+  storage: ObjectStorage,
+  key: string,
+): Promise<WeightSpec[]> {
+  return (await readArtifactMetadata(storage, key)).specs;
+}
+
+/**
+ * Opens an artifact zip in storage: the central directory through ranged
+ * reads, then weights.bin as one sequential stream (inflated when the
+ * artifact is an older, deflated one), one tensor at a time.
+ */
+export async function openArtifactWeights(
+  storage: ObjectStorage,
+  key: string,
+): Promise<ArtifactWeightsReader> {
+  const open = await openZip(storage, key);
+  let stream: Readable;
+  try {
+    stream = await open.zip.openReadStreamPromise(open.weights);
+  } catch (error) {
+    open.zip.close();
+    throw error;
+  }
+  const tensors = new TensorStreamReader(
+    open.specs,
+    new ByteReader(stream),
+    (field, reason) => new Error(`The artifact ${key}: ${field}: ${reason}`),
+  );
+  let closed = false;
+  const close = async () => {
+    await tensors.close();
+    if (!closed) {
+      closed = true;
+      open.zip.close();
+    }
+  };
+
+  return {
+    manifest: open.manifest,
+    modelJson: open.modelJson,
+    specs: open.specs,
+    deflated: open.weights.compressionMethod !== 0,
+    read: async () => {
+      const tensor = await tensors.read();
+      if (!tensor) {
+        await close();
+      }
+
+      return tensor;
+    },
+    close,
+    [Symbol.asyncIterator]: () => iterate(tensors, close),
+  };
+}
+
+async function* iterate(
+  reader: LayerReader,
+  close: () => Promise<void>,
+): AsyncGenerator<NamedTensor> {
+  try {
+    for (let t = await reader.read(); t; t = await reader.read()) {
+      yield t;
+    }
+  } finally {
+    await close();
+  }
+}
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) {
+    parts.push(part as Buffer);
+  }
+
+  return Buffer.concat(parts);
+}

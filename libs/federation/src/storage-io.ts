@@ -1,0 +1,131 @@
+import { Readable } from 'node:stream';
+
+import yazl from 'yazl';
+
+import { ChorusError } from '#libs/errors';
+import { streamUpload, type ObjectStorage } from '#libs/storage';
+import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
+
+import type { ModelJson } from './artifact-reader';
+import { bytesOf, sizeOf, type WeightSpec } from './tensors';
+import {
+  openWeightsStream,
+  WEIGHTS_CONTENT_TYPE,
+  type LayerReader,
+  type ReadWeightsOptions,
+} from './weights-file';
+
+/** Multipart part size of the objects this library writes. */
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/** Where an object was written: its sha256 and size. */
+export interface StoredObject {
+  sha256: string;
+  sizeBytes: number;
+}
+
+/** Opens a weights file in storage (see openWeightsStream). */
+export async function openWeightsFile(
+  storage: ObjectStorage,
+  key: string,
+  options: ReadWeightsOptions = {},
+): Promise<LayerReader> {
+  if (!(await storage.stat(key))) {
+    throw ChorusError.notFound('weights file', key);
+  }
+
+  return openWeightsStream(await storage.get(key), options);
+}
+
+/** Streams a body into storage as a multipart upload of unbounded size. */
+export async function storeStream(
+  storage: ObjectStorage,
+  key: string,
+  body: Readable,
+  contentType = WEIGHTS_CONTENT_TYPE,
+): Promise<StoredObject> {
+  const result = await streamUpload({
+    storage,
+    key,
+    body,
+    contentType,
+    partBytes: PART_BYTES,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+  });
+
+  return { sha256: result.sha256, sizeBytes: result.bytes };
+}
+
+/** Options for {@link writeArtifact}. */
+export interface WriteArtifactOptions {
+  key: string;
+  modelJson: ModelJson;
+  manifest: ArtifactManifest;
+  /** The weights.bin order; `values` must follow it. */
+  specs: WeightSpec[];
+  /** Each tensor's values, produced only as fast as the upload takes them. */
+  values: AsyncIterable<Float32Array>;
+}
+
+/**
+ * Writes an artifact zip like zipArtifact's (fixed dates, weights.bin
+ * stored uncompressed) as a stream into storage, pulling one tensor at a
+ * time.
+ */
+export async function writeArtifact(
+  storage: ObjectStorage,
+  options: WriteArtifactOptions,
+): Promise<StoredObject> {
+  const { specs } = options;
+  const modelJson: ModelJson = {
+    ...options.modelJson,
+    weightsManifest: [
+      {
+        paths: [ARTIFACT_FILES.weights],
+        weights: specs.map((s) => ({
+          name: s.name,
+          shape: s.shape,
+          dtype: 'float32',
+        })),
+      },
+    ],
+  };
+  const weightBytes = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+  const weights = Readable.from(
+    (async function* () {
+      let i = 0;
+      for await (const values of options.values) {
+        const spec = specs[i++];
+        if (!spec || values.length !== sizeOf(spec.shape)) {
+          throw new Error(
+            `Weight ${i - 1} (${spec?.name ?? 'none'}) got ` +
+              `${values.length} values.`,
+          );
+        }
+        yield bytesOf(values);
+      }
+    })(),
+    { objectMode: false },
+  );
+  const mtime = new Date('2000-01-01T00:00:00Z');
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(Buffer.from(JSON.stringify(modelJson)), ARTIFACT_FILES.model, {
+    mtime,
+  });
+  zip.addReadStream(weights, ARTIFACT_FILES.weights, {
+    mtime,
+    compress: false,
+    size: weightBytes,
+  });
+  zip.addBuffer(
+    Buffer.from(JSON.stringify(options.manifest, null, 2)),
+    ARTIFACT_FILES.manifest,
+    { mtime },
+  );
+  zip.end();
+  const output = zip.outputStream as Readable;
+  zip.on('error', (error: Error) => output.destroy(error));
+  weights.on('error', (error: Error) => output.destroy(error));
+
+  return storeStream(storage, options.key, output, 'application/zip');
+}
