@@ -84,6 +84,7 @@ async function shop() {
   const modelId = await createModel(project.key, {
     name: 'shop',
     taskIds: [price, premium],
+    features: ['x1', 'x2', 'colour'],
     backbone: { kind: 'mlp', widths: [16, 8] },
   });
 
@@ -234,6 +235,7 @@ describe('merges', () => {
     const narrow = await createModel(project.key, {
       name: 'narrow',
       taskIds: [tasks.price],
+      features: ['x1', 'x2', 'colour'],
       backbone: { kind: 'mlp', widths: [12, 8] },
     });
     const b = await trainVersion(project.key, narrow, { epochs: 1 });

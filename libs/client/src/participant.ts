@@ -116,7 +116,7 @@ export class FederatedParticipant {
       {
         method: 'POST',
         headers: { 'Content-Type': WEIGHTS_CONTENT_TYPE },
-        body: body as unknown as BodyInit,
+        body: body as unknown as RequestInit['body'],
       },
     );
   }

@@ -61,7 +61,7 @@ export class FederatedParticipant {
   @Field(() => ID, { nullable: true })
   datasetId?: string | null;
 
-  @Field({
+  @Field(() => String, {
     nullable: true,
     description: 'First characters of an external client token.',
   })

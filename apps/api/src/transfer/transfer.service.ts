@@ -125,6 +125,16 @@ export class TransferService {
         `input.features: column ${missing} is not in dataset ${tasks[0].datasetId}; fine-tune tasks on data with the same input columns, or list the columns to read.`,
       );
     }
+    const inputs = new Set(
+      features.map((f) => (typeof f === 'string' ? f : f.column)),
+    );
+    const clash = tasks.find((t) => t.targets.some((c) => inputs.has(c)));
+    if (clash) {
+      throw ChorusError.badInput(
+        'input.taskIds',
+        `input.taskIds: task ${clash.name} predicts ${clash.targets.join(', ')}, which the model reads as input; give input.features without it (and input.modelName).`,
+      );
+    }
     const baseTasks = Object.keys(
       (base.metrics ?? {}) as Record<string, unknown>,
     );
