@@ -8,6 +8,7 @@ import {
 } from '#libs/federation';
 import {
   namedWeightsOf,
+  selectBackend,
   train,
   type ModelSpec,
   type NamedWeights,
@@ -45,10 +46,16 @@ export interface UpdateReceipt {
   clipped: boolean;
 }
 
-/** Local data: batches encoded with the run's schema, and their row count. */
+type Batches = AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>;
+
+/**
+ * Local data, read afresh every epoch: batches encoded with the run's
+ * schema (rowsToBatches does that for plain rows), and the training row
+ * count reported with the update.
+ */
 export interface LocalData {
-  train: () => AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>;
-  validation?: () => AsyncIterable<ColumnBatch> | Iterable<ColumnBatch>;
+  train: (schema: DatasetSchema) => Batches;
+  validation?: (schema: DatasetSchema) => Batches;
   rows: number;
 }
 
@@ -80,6 +87,7 @@ export class PlatformError extends Error {
  */
 export class FederatedParticipant {
   private readonly base: string;
+  private backend?: ReturnType<typeof selectBackend>;
 
   constructor(private readonly options: ParticipantOptions) {
     this.base = `${options.apiUrl.replace(/\/$/, '')}/v1/federated-runs/${options.runId}`;
@@ -138,14 +146,15 @@ export class FederatedParticipant {
       return null;
     }
     const weights = await this.globalWeights(info.round);
+    await (this.backend ??= selectBackend());
     const result = await train({
       ...info.options,
       spec: info.spec,
       data: {
         schema: info.schema,
-        train: () => toAsync(data.train()),
+        train: () => toAsync(data.train(info.schema)),
         ...(data.validation
-          ? { validation: () => toAsync(data.validation!()) }
+          ? { validation: () => toAsync(data.validation!(info.schema)) }
           : {}),
       },
       base: { weights },
