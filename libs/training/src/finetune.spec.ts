@@ -263,9 +263,14 @@ describe('fine-tuning', () => {
       freeze: { kind: 'backbone' },
     });
 
-    await expect(
-      train({ ...changed, freezeHeads: ['price'], epochs: 1 }),
-    ).resolves.toMatchObject({ status: 'completed' });
+    const result = await train({
+      ...changed,
+      freezeHeads: ['price'],
+      epochs: 1,
+    });
+    result.model.dispose();
+
+    expect(result.reusedHeads).toEqual(['price']);
     await expect(
       train({ ...changed, freezeHeads: ['segment'] }),
     ).rejects.toMatchObject({
