@@ -28,6 +28,8 @@ export interface FineTuneRun {
   /** Per trainable weight: its base value, when the proximal term is on. */
   anchors: (tf.Tensor | null)[] | null;
   mu: number;
+  /** Tasks whose head was loaded from the base. */
+  reusedHeads: string[];
   /** Applies the epoch's freezing (batch norm modes too) and says it. */
   enterEpoch(epoch: number): EpochSetting;
   dispose(): void;
@@ -125,6 +127,7 @@ export function startFineTune(
     owners,
     anchors,
     mu,
+    reusedHeads: match?.reusedHeads ?? [],
     enterEpoch(epoch) {
       const frozen = schedule.frozen(epoch);
       if (frozen.length > 0 && frozen.every(Boolean)) {

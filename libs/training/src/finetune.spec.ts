@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportArtifact } from './artifact';
 import { selectBackend } from './backend';
 import { readCheckpointTensors, type Checkpoint } from './checkpoint';
+import { backboneLayers } from './finetune';
 import {
   namedWeightsOf,
   weightsFromArtifact,
@@ -11,7 +12,7 @@ import {
 } from './named-weights';
 import { Predictor } from './predictor';
 import type { TaskOptions } from './spec';
-import { FEATURES, tabularDataset } from './testing/synthetic';
+import { barImages, FEATURES, tabularDataset } from './testing/synthetic';
 import { train, type TrainResult } from './train';
 import type { TrainOptions } from './train-options';
 
@@ -85,6 +86,29 @@ function checkpointWeights(checkpoint: Checkpoint): NamedWeights {
       ]),
   );
 }
+
+describe('backboneLayers', () => {
+  it('orders embeddings first, then convolutions, then dense blocks', () => {
+    const names = [
+      'backbone/dense_10/kernel',
+      'backbone/dense_2/kernel',
+      'backbone/conv_1/kernel',
+      'backbone/conv_0/bn/gamma',
+      'backbone/conv_0/kernel',
+      'backbone/embed/city/kernel',
+      'backbone/dense_2/projection/kernel',
+      'head/price/logits/kernel',
+    ];
+
+    expect(backboneLayers(names)).toEqual([
+      'backbone/embed/city',
+      'backbone/conv_0',
+      'backbone/conv_1',
+      'backbone/dense_2',
+      'backbone/dense_10',
+    ]);
+  });
+});
 
 describe('fine-tuning', () => {
   let base: TrainResult;
@@ -263,9 +287,14 @@ describe('fine-tuning', () => {
       freeze: { kind: 'backbone' },
     });
 
-    await expect(
-      train({ ...changed, freezeHeads: ['price'], epochs: 1 }),
-    ).resolves.toMatchObject({ status: 'completed' });
+    const result = await train({
+      ...changed,
+      freezeHeads: ['price'],
+      epochs: 1,
+    });
+    result.model.dispose();
+
+    expect(result.reusedHeads).toEqual(['price']);
     await expect(
       train({ ...changed, freezeHeads: ['segment'] }),
     ).rejects.toMatchObject({
@@ -357,6 +386,49 @@ describe('fine-tuning', () => {
     expect(pulled.sum).toBeLessThan(free.sum * 0.8);
     expect(pulled.steps.at(-1)!.proximal).toBeGreaterThan(0);
     expect(free.steps.at(-1)!.proximal).toBeUndefined();
+  });
+
+  it('keeps frozen convolution blocks and their batch norm of a CNN bit-identical', async () => {
+    const images = barImages(128, 5);
+    const cnn = (extra: Partial<TrainOptions> = {}) =>
+      options({
+        spec: {
+          features: ['image'],
+          backbone: {
+            kind: 'cnn',
+            blocks: [{ filters: 4 }, { filters: 4 }],
+            batchNorm: true,
+            dense: [8],
+          },
+          tasks: [{ name: 'vertical', kind: 'binary', target: 'vertical' }],
+        },
+        data: { schema: images.schema, train: images.batches },
+        ...extra,
+      });
+    const first = await train(cnn());
+    const weights = namedWeightsOf(first.model);
+    first.model.dispose();
+    const tuned = await train(
+      cnn({
+        base: { weights },
+        freeze: { kind: 'layers', count: 1 },
+        spec: {
+          ...cnn().spec,
+          tasks: [{ name: 'half', kind: 'multiclass', target: 'half' }],
+        },
+      }),
+    );
+    const after = namedWeightsOf(tuned.model);
+    tuned.model.dispose();
+
+    for (const [name, values] of backboneOf(weights)) {
+      if (name.startsWith('backbone/conv_0/')) {
+        expect(after.get(name)!.values, name).toEqual(values);
+      } else {
+        expect(after.get(name)!.values, name).not.toEqual(values);
+      }
+    }
+    expect(after.has('backbone/conv_0/bn/moving_variance')).toBe(true);
   });
 
   it('keeps tf.memory().numTensors flat across a fine-tune', async () => {

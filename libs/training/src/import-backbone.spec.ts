@@ -77,7 +77,10 @@ describe('importBackbone', () => {
     tf.tidy(() =>
       model.weights.forEach((w, i) =>
         w.write(
-          tf.add(w.read(), tf.randomUniform(w.shape, 0.1, 0.5, 'float32', i)),
+          tf.add(
+            w.read(),
+            tf.randomUniform(w.shape as number[], 0.1, 0.5, 'float32', i),
+          ),
         ),
       ),
     );

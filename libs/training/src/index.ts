@@ -18,6 +18,15 @@ export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
 export * from './artifact-zip';
 export * from './evaluate-weights';
-export * from './finetune';
-export * from './named-weights';
+export type {
+  BaseWeights,
+  FineTuneOptions,
+  FreezePolicy,
+  GroupLearningRates,
+} from './finetune';
+export {
+  namedWeightsOf,
+  weightsFromArtifact,
+  type NamedWeights,
+} from './named-weights';
 export * from './import-backbone';

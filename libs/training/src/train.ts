@@ -49,6 +49,8 @@ export interface TrainResult {
   best: BestEpoch | null;
   /** State at the end of the last completed epoch (null if none). */
   checkpoint: Checkpoint | null;
+  /** With `base`: the tasks whose head was loaded from it. */
+  reusedHeads?: string[];
 }
 
 /**
@@ -399,6 +401,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     history,
     best,
     checkpoint,
+    ...(options.base && { reusedHeads: fineTune?.reusedHeads ?? [] }),
   };
 }
 
