@@ -10,6 +10,7 @@ import {
   sizeOf,
   type NamedTensor,
   type NamedWeights,
+  type TensorPool,
   type WeightSpec,
 } from './tensors';
 
@@ -52,13 +53,13 @@ export class TensorStreamReader implements LayerReader {
     readonly specs: WeightSpec[],
     private readonly bytes: ByteReader,
     private readonly fail: ErrorFactory,
-    /** Whether bytes after the last tensor are an error. */
-    private readonly exact = true,
+    /** Where the values arrays come from; default fresh ones. */
+    private readonly pool?: TensorPool,
   ) {}
 
   async read(): Promise<NamedTensor | undefined> {
     if (this.index >= this.specs.length) {
-      if (this.exact && !(await this.bytes.atEnd())) {
+      if (!(await this.bytes.atEnd())) {
         throw this.fail(
           'body',
           'there are bytes after the last tensor the header lists.',
@@ -69,8 +70,9 @@ export class TensorStreamReader implements LayerReader {
       return undefined;
     }
     const spec = this.specs[this.index++];
-    const values = new Float32Array(sizeOf(spec.shape));
-    const target = new Uint8Array(values.buffer);
+    const size = sizeOf(spec.shape);
+    const values = this.pool?.take(size) ?? new Float32Array(size);
+    const target = new Uint8Array(values.buffer, values.byteOffset, size * 4);
     const got = await this.bytes.readInto(target);
     if (got < target.length) {
       throw this.fail(
