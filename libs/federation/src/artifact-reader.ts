@@ -135,9 +135,11 @@ async function openZip(storage: ObjectStorage, key: string): Promise<OpenZip> {
   }
   const reader = new StorageRangeReader(storage, key, info.size);
   await reader.prefetch();
-  const zip = await yauzl.fromRandomAccessReaderPromise(reader, info.size, {
-    autoClose: false,
-  });
+  const zip = await yauzl
+    .fromRandomAccessReaderPromise(reader, info.size, { autoClose: false })
+    .catch((error: Error) => {
+      throw new Error(`The object ${key} is not a zip: ${error.message}`);
+    });
   try {
     const entries = new Map<string, yauzl.Entry>();
     for await (const entry of zip.eachEntry()) {
