@@ -7,7 +7,7 @@
  * on the union of the silos for the same number of epochs.
  *
  *   npm run build && node dist/bench/federated-mnist.js
- *   ROUNDS=10 LOCAL_EPOCHS=1 OPTIMIZER=adam LR=0.002 BATCH=32 \
+ *   ROUNDS=100 LOCAL_EPOCHS=1 OPTIMIZER=sgd LR=0.05 BATCH=32 \
  *     node dist/bench/federated-mnist.js
  *
  * Goal: FedAvg within 3 points of centralised.
@@ -58,7 +58,7 @@ interface Images {
 const SIZE = 28;
 const PIXELS = SIZE * SIZE;
 const SILOS = 10;
-const ROUNDS = Number(process.env.ROUNDS ?? 10);
+const ROUNDS = Number(process.env.ROUNDS ?? 100);
 const LOCAL_EPOCHS = Number(process.env.LOCAL_EPOCHS ?? 1);
 const SEED = 7;
 
@@ -134,8 +134,8 @@ const common = {
   },
   batchSize: Number(process.env.BATCH ?? 32),
   optimizer: {
-    kind: (process.env.OPTIMIZER ?? 'adam') as 'adam' | 'sgd',
-    learningRate: Number(process.env.LR ?? 0.002),
+    kind: (process.env.OPTIMIZER ?? 'sgd') as 'adam' | 'sgd',
+    learningRate: Number(process.env.LR ?? 0.05),
   },
   restoreBest: false,
   recordSteps: false,
