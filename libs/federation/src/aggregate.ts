@@ -177,8 +177,12 @@ export async function aggregateRound(
       stateWriter?.end();
     } catch (error) {
       stateWriter?.fail(error as Error);
-      await stateUpload?.catch(() => undefined);
-      throw error;
+      // When the state upload failed first, its error is the cause.
+      const stateError: unknown = await stateUpload?.then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      throw stateError ?? error;
     }
     await stateUpload;
 

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 
 import { ByteReader } from './byte-reader';
@@ -156,8 +155,11 @@ export class WeightsFileWriter {
     }
     checkValues({ name: spec.name, shape: spec.shape, values });
     this.index++;
+    if (this.stream.destroyed) {
+      throw new Error('The weights file stream was closed by its reader.');
+    }
     if (!this.stream.write(bytesOf(values))) {
-      await once(this.stream, 'drain');
+      await drained(this.stream);
     }
   }
 
@@ -175,6 +177,22 @@ export class WeightsFileWriter {
   fail(error: Error): void {
     this.stream.destroy(error);
   }
+}
+
+/** Resolves on drain; rejects when the reader closes the stream instead. */
+function drained(stream: PassThrough): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      stream.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      stream.off('drain', onDrain);
+      reject(new Error('The weights file stream was closed by its reader.'));
+    };
+    stream.once('drain', onDrain);
+    stream.once('close', onClose);
+  });
 }
 
 /**
