@@ -3,7 +3,12 @@ import { Random } from '#libs/training';
 
 import { openArtifactWeights } from './artifact-reader';
 import { badOption, UpdateRejectedError } from './errors';
-import { openWeightsFile, storeStream, writeArtifact } from './storage-io';
+import {
+  failBoth,
+  openWeightsFile,
+  storeStream,
+  writeArtifact,
+} from './storage-io';
 import { headTask } from './tensors';
 import { WeightsFileWriter, type LayerReader } from './weights-file';
 
@@ -176,13 +181,9 @@ export async function aggregateRound(
       });
       stateWriter?.end();
     } catch (error) {
-      stateWriter?.fail(error as Error);
-      // When the state upload failed first, its error is the cause.
-      const stateError: unknown = await stateUpload?.then(
-        () => undefined,
-        (failure: unknown) => failure,
-      );
-      throw stateError ?? error;
+      throw stateWriter
+        ? await failBoth(stateWriter, stateUpload!, error)
+        : error;
     }
     await stateUpload;
 
