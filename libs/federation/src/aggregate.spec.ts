@@ -212,6 +212,30 @@ describe('aggregateRound', () => {
     expect(other.weights).not.toEqual(a.weights);
   });
 
+  it('refuses an update holding a NaN, naming it', async () => {
+    const bytes = encodeWeights(
+      namedWeights(global, (v, name, i) =>
+        name === 'head/price/logits/kernel' && i === 3 ? NaN : v,
+      ),
+    );
+    await storage.put('nan/1', bytes, bytes.length);
+
+    const failure = aggregateRound(storage, {
+      global: { key: 'round-0.zip' },
+      strategy: 'fedavg',
+      updates: [
+        { key: await update('nan/0', global, () => 1), sampleCount: 1 },
+        { key: 'nan/1', sampleCount: 1 },
+      ],
+      outputKey: 'nan/out.zip',
+    });
+
+    await expect(failure).rejects.toMatchObject({
+      field: 'updates[1].weights.head/price/logits/kernel',
+    });
+    expect(await storage.stat('nan/out.zip')).toBeUndefined();
+  });
+
   it('clips each delta to clipNorm before averaging', async () => {
     const bound = Math.sqrt(size);
     const updates = [

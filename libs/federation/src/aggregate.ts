@@ -2,8 +2,13 @@ import type { ObjectStorage } from '#libs/storage';
 import { Random } from '#libs/training';
 
 import { openArtifactWeights } from './artifact-reader';
-import { badOption } from './errors';
-import { openWeightsFile, storeStream, writeArtifact } from './storage-io';
+import { badOption, UpdateRejectedError } from './errors';
+import {
+  failBoth,
+  openWeightsFile,
+  storeStream,
+  writeArtifact,
+} from './storage-io';
 import { headTask } from './tensors';
 import { WeightsFileWriter, type LayerReader } from './weights-file';
 
@@ -140,6 +145,7 @@ export async function aggregateRound(
             sum += d * d;
             delta[i] += w * d;
           }
+          checkFinite(sum, k, t.name);
           squares[k] += sum;
         });
         if (settings.noiseStd > 0) {
@@ -175,9 +181,9 @@ export async function aggregateRound(
       });
       stateWriter?.end();
     } catch (error) {
-      stateWriter?.fail(error as Error);
-      await stateUpload?.catch(() => undefined);
-      throw error;
+      throw stateWriter
+        ? await failBoth(stateWriter, stateUpload!, error)
+        : error;
     }
     await stateUpload;
 
@@ -238,16 +244,30 @@ async function measureNorms(
         continue;
       }
       us.forEach((u, k) => {
+        let sum = 0;
         for (let i = 0; i < t.values.length; i++) {
           const d = u!.values[i] - t.values[i];
-          squares[k] += d * d;
+          sum += d * d;
         }
+        checkFinite(sum, k, t.name);
+        squares[k] += sum;
       });
     }
 
     return squares.map(Math.sqrt);
   } finally {
     await Promise.all(readers.map((r) => r.close()));
+  }
+}
+
+/** A NaN or infinity anywhere in a tensor makes its squared delta sum so. */
+function checkFinite(squares: number, update: number, name: string): void {
+  if (!Number.isFinite(squares)) {
+    throw new UpdateRejectedError(
+      `updates[${update}].weights.${name}`,
+      'holds non-finite values (or a delta too large for float32); ' +
+        'validate updates when they are received.',
+    );
   }
 }
 
@@ -282,6 +302,16 @@ function validateRound(options: AggregateRoundOptions): Settings {
       'noiseMultiplier',
       'noise is scaled by clipNorm; set clipNorm as well.',
     );
+  }
+  const inputs = [
+    options.global?.key,
+    options.serverState?.key,
+    ...options.updates.map((u) => u.key),
+  ];
+  for (const field of ['outputKey', 'stateOutputKey'] as const) {
+    if (options[field] !== undefined && inputs.includes(options[field])) {
+      throw badOption(field, 'must differ from the keys the round reads.');
+    }
   }
   const adaptive =
     options.strategy === 'fedadam' || options.strategy === 'fedyogi';

@@ -1,4 +1,5 @@
 import { PassThrough, pipeline, Readable } from 'node:stream';
+import { createInflateRaw } from 'node:zlib';
 
 import yauzl from 'yauzl';
 
@@ -7,7 +8,12 @@ import type { ObjectStorage } from '#libs/storage';
 import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import { ByteReader } from './byte-reader';
-import { sizeOf, type NamedTensor, type WeightSpec } from './tensors';
+import {
+  sizeOf,
+  type NamedTensor,
+  type TensorPool,
+  type WeightSpec,
+} from './tensors';
 import { TensorStreamReader, type LayerReader } from './weights-file';
 
 /** One layer of a tfjs layers-model topology. */
@@ -129,9 +135,11 @@ async function openZip(storage: ObjectStorage, key: string): Promise<OpenZip> {
   }
   const reader = new StorageRangeReader(storage, key, info.size);
   await reader.prefetch();
-  const zip = await yauzl.fromRandomAccessReaderPromise(reader, info.size, {
-    autoClose: false,
-  });
+  const zip = await yauzl
+    .fromRandomAccessReaderPromise(reader, info.size, { autoClose: false })
+    .catch((error: Error) => {
+      throw new Error(`The object ${key} is not a zip: ${error.message}`);
+    });
   try {
     const entries = new Map<string, yauzl.Entry>();
     for await (const entry of zip.eachEntry()) {
@@ -197,11 +205,12 @@ export async function weightSpecsOfArtifact(
 export async function openArtifactWeights(
   storage: ObjectStorage,
   key: string,
+  options: { pool?: TensorPool } = {},
 ): Promise<ArtifactWeightsReader> {
   const open = await openZip(storage, key);
   let stream: Readable;
   try {
-    stream = await open.zip.openReadStreamPromise(open.weights);
+    stream = await openEntryData(storage, key, open.zip, open.weights);
   } catch (error) {
     open.zip.close();
     throw error;
@@ -210,6 +219,7 @@ export async function openArtifactWeights(
     open.specs,
     new ByteReader(stream),
     (field, reason) => new Error(`The artifact ${key}: ${field}: ${reason}`),
+    options.pool,
   );
   let closed = false;
   const close = async () => {
@@ -236,6 +246,43 @@ export async function openArtifactWeights(
     close,
     [Symbol.asyncIterator]: () => iterate(tensors, close),
   };
+}
+
+/**
+ * The data of one entry as a single ranged GET, inflated when deflated.
+ * Bypasses yauzl's stream stages, which cost more than the transfer itself
+ * on large entries.
+ */
+async function openEntryData(
+  storage: ObjectStorage,
+  key: string,
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+): Promise<Readable> {
+  if (entry.isEncrypted() || ![0, 8].includes(entry.compressionMethod)) {
+    throw new Error(
+      `The artifact ${key} stores ${entry.fileName} with zip method ` +
+        `${entry.compressionMethod}; only stored and deflated are read.`,
+    );
+  }
+  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, {
+    minimal: true,
+  });
+  if (entry.compressedSize === 0) {
+    return Readable.from([]);
+  }
+  const body = await storage.get(key, {
+    start: fileDataStart,
+    end: fileDataStart + entry.compressedSize - 1,
+  });
+  if (entry.compressionMethod === 0) {
+    return body;
+  }
+  const inflate = createInflateRaw();
+  // pipeline destroys both sides on failure; `inflate` carries the error on.
+  pipeline(body, inflate, () => undefined);
+
+  return inflate;
 }
 
 async function* iterate(

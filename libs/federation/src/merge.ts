@@ -10,7 +10,13 @@ import { checkCompatible } from './compatibility';
 import { badOption } from './errors';
 import { writeArtifact } from './storage-io';
 import { combine, type MergeStrategy } from './strategies';
-import { headTask, type NamedTensor, type WeightSpec } from './tensors';
+import {
+  headTask,
+  sizeOf,
+  TensorPool,
+  type NamedTensor,
+  type WeightSpec,
+} from './tensors';
 import type { LayerReader } from './weights-file';
 
 /** One model version to merge. */
@@ -68,10 +74,18 @@ export async function mergeArtifacts(
 ): Promise<MergeResult> {
   const weights = validateMergeOptions(options);
   const trimRatio = options.trimRatio ?? 0.1;
-  const readers: ArtifactWeightsReader[] = [];
+  // Input arrays go back to the pool once merged: a few per source in flight.
+  const pool = new TensorPool(4 * options.sources.length);
+  const opened = await Promise.allSettled(
+    options.sources.map((s) => openArtifactWeights(storage, s.key, { pool })),
+  );
+  const readers = opened.flatMap((o) =>
+    o.status === 'fulfilled' ? [o.value] : [],
+  );
   try {
-    for (const source of options.sources) {
-      readers.push(await openArtifactWeights(storage, source.key));
+    const failed = opened.find((o) => o.status === 'rejected');
+    if (failed) {
+      throw failed.reason;
     }
     checkCompatible(readers);
     const plan = planMerge(readers);
@@ -100,6 +114,9 @@ export async function mergeArtifacts(
           cursors.reduce((n, c) => n + c.bufferedBytes, 0);
         peakTensorBytes = Math.max(peakTensorBytes, held);
         yield merged;
+        if (inputs.length > 1) {
+          inputs.forEach((t) => pool.give(t.values));
+        }
       }
     };
     const stored = await writeArtifact(storage, {
@@ -211,33 +228,73 @@ function planMerge(readers: readonly ArtifactWeightsReader[]): MergePlan {
 }
 
 /**
- * Hands out a reader's tensors by name. Tensors the reader yields before
- * the one asked for (heads in another order) wait in a small buffer.
+ * Hands out a reader's tensors by name while reading ahead up to twice the
+ * reader's largest tensor, so that transfers go on while the current weight
+ * is merged and written. Tensors the reader yields before the one asked for
+ * (heads in another order) wait in a small buffer.
  */
 class TensorCursor {
-  bufferedBytes = 0;
   private readonly buffered = new Map<string, NamedTensor>();
+  private readonly ahead: {
+    bytes: number;
+    tensor: Promise<NamedTensor | undefined>;
+  }[] = [];
+  private requested = 0;
+  private last: Promise<unknown> = Promise.resolve();
+  private readonly budget: number;
 
-  constructor(private readonly reader: LayerReader) {}
+  constructor(private readonly reader: LayerReader) {
+    this.budget =
+      2 * reader.specs.reduce((n, s) => Math.max(n, sizeOf(s.shape) * 4), 0);
+  }
+
+  /** Bytes of the tensors waiting and of those being read ahead. */
+  get bufferedBytes(): number {
+    let bytes = 0;
+    this.buffered.forEach((t) => (bytes += t.values.byteLength));
+
+    return this.ahead.reduce((n, a) => n + a.bytes, bytes);
+  }
 
   async take(name: string): Promise<NamedTensor> {
     const held = this.buffered.get(name);
     if (held) {
       this.buffered.delete(name);
-      this.bufferedBytes -= held.values.byteLength;
 
       return held;
     }
     for (;;) {
-      const tensor = await this.reader.read();
+      this.readAhead();
+      const next = this.ahead.shift();
+      const tensor = await next?.tensor;
       if (!tensor) {
         throw new Error(`The weights ended before ${name}.`);
       }
       if (tensor.name === name) {
+        this.readAhead();
+
         return tensor;
       }
       this.buffered.set(tensor.name, tensor);
-      this.bufferedBytes += tensor.values.byteLength;
+    }
+  }
+
+  private readAhead(): void {
+    const { specs } = this.reader;
+    let bytes = this.ahead.reduce((n, a) => n + a.bytes, 0);
+    while (this.requested < specs.length) {
+      const size = sizeOf(specs[this.requested].shape) * 4;
+      if (this.ahead.length > 0 && bytes + size > this.budget) {
+        break;
+      }
+      // Reads of one stream run one after another.
+      const tensor = this.last.then(() => this.reader.read());
+      // A failed read ahead surfaces at its take, not as unhandled.
+      tensor.catch(() => undefined);
+      this.last = tensor;
+      this.ahead.push({ bytes: size, tensor });
+      this.requested++;
+      bytes += size;
     }
   }
 }

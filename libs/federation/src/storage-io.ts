@@ -13,6 +13,7 @@ import {
   WEIGHTS_CONTENT_TYPE,
   type LayerReader,
   type ReadWeightsOptions,
+  type WeightsFileWriter,
 } from './weights-file';
 
 /** Multipart part size of the objects this library writes. */
@@ -128,4 +129,23 @@ export async function writeArtifact(
   weights.on('error', (error: Error) => output.destroy(error));
 
   return storeStream(storage, options.key, output, 'application/zip');
+}
+
+/**
+ * Fails the writer so that the upload aborts, and picks the error to report:
+ * the upload's own when it failed first (the writer then only saw its stream
+ * close), else the one that stopped the writing.
+ */
+export async function failBoth(
+  writer: WeightsFileWriter,
+  upload: Promise<unknown>,
+  error: unknown,
+): Promise<unknown> {
+  writer.fail(error as Error);
+  const uploadError: unknown = await upload.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+
+  return uploadError ?? error;
 }

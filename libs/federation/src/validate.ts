@@ -4,7 +4,7 @@ import type { ObjectStorage } from '#libs/storage';
 
 import { openArtifactWeights } from './artifact-reader';
 import { badOption, UpdateRejectedError } from './errors';
-import { openWeightsFile, storeStream } from './storage-io';
+import { failBoth, openWeightsFile, storeStream } from './storage-io';
 import type { NamedTensor, WeightSpec } from './tensors';
 import {
   openWeightsStream,
@@ -151,10 +151,7 @@ export async function storeUpdate(
     });
     writer.end();
   } catch (error) {
-    writer.fail(error as Error);
-    // The upload aborts on the failed stream; its own error is this one.
-    await upload.catch(() => undefined);
-    throw error;
+    throw await failBoth(writer, upload, error);
   } finally {
     options.body.destroy();
     await reference.close();
@@ -188,9 +185,7 @@ async function rewriteScaled(
     }
     writer.end();
   } catch (error) {
-    writer.fail(error as Error);
-    await upload.catch(() => undefined);
-    throw error;
+    throw await failBoth(writer, upload, error);
   } finally {
     await Promise.all([update.close(), reference.close()]);
   }

@@ -7,6 +7,7 @@ import {
   encodeWeights,
   readWeightsStream,
   weightsHeader,
+  WeightsFileWriter,
   writeWeightsStream,
 } from './weights-file';
 
@@ -174,5 +175,16 @@ describe('weights file', () => {
       field: 'weights.backbone/dense_0/kernel',
       reason: 'dtype int32, expected float32.',
     });
+  });
+
+  it('fails a waiting write when the reader closes the stream', async () => {
+    const size = 1 << 20;
+    const writer = new WeightsFileWriter([{ name: 'big', shape: [size] }]);
+
+    // 4 MiB is over the stream's buffer, so the write waits for a drain.
+    const pending = writer.write(new Float32Array(size));
+    writer.stream.destroy();
+
+    await expect(pending).rejects.toThrow('closed by its reader');
   });
 });

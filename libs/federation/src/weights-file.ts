@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 
 import { ByteReader } from './byte-reader';
@@ -10,6 +9,7 @@ import {
   sizeOf,
   type NamedTensor,
   type NamedWeights,
+  type TensorPool,
   type WeightSpec,
 } from './tensors';
 
@@ -52,13 +52,13 @@ export class TensorStreamReader implements LayerReader {
     readonly specs: WeightSpec[],
     private readonly bytes: ByteReader,
     private readonly fail: ErrorFactory,
-    /** Whether bytes after the last tensor are an error. */
-    private readonly exact = true,
+    /** Where the values arrays come from; default fresh ones. */
+    private readonly pool?: TensorPool,
   ) {}
 
   async read(): Promise<NamedTensor | undefined> {
     if (this.index >= this.specs.length) {
-      if (this.exact && !(await this.bytes.atEnd())) {
+      if (!(await this.bytes.atEnd())) {
         throw this.fail(
           'body',
           'there are bytes after the last tensor the header lists.',
@@ -69,8 +69,9 @@ export class TensorStreamReader implements LayerReader {
       return undefined;
     }
     const spec = this.specs[this.index++];
-    const values = new Float32Array(sizeOf(spec.shape));
-    const target = new Uint8Array(values.buffer);
+    const size = sizeOf(spec.shape);
+    const values = this.pool?.take(size) ?? new Float32Array(size);
+    const target = new Uint8Array(values.buffer, values.byteOffset, size * 4);
     const got = await this.bytes.readInto(target);
     if (got < target.length) {
       throw this.fail(
@@ -154,8 +155,11 @@ export class WeightsFileWriter {
     }
     checkValues({ name: spec.name, shape: spec.shape, values });
     this.index++;
+    if (this.stream.destroyed) {
+      throw new Error('The weights file stream was closed by its reader.');
+    }
     if (!this.stream.write(bytesOf(values))) {
-      await once(this.stream, 'drain');
+      await drained(this.stream);
     }
   }
 
@@ -173,6 +177,22 @@ export class WeightsFileWriter {
   fail(error: Error): void {
     this.stream.destroy(error);
   }
+}
+
+/** Resolves on drain; rejects when the reader closes the stream instead. */
+function drained(stream: PassThrough): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      stream.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      stream.off('drain', onDrain);
+      reject(new Error('The weights file stream was closed by its reader.'));
+    };
+    stream.once('drain', onDrain);
+    stream.once('close', onClose);
+  });
 }
 
 /**

@@ -1,0 +1,199 @@
+/**
+ * Merges 8 versions of a ~5 million parameter model (an MLP 3 -> 6 x 1024 ->
+ * head, about 20 MB of weights each) stored in S3, and compares the wall time
+ * of mergeArtifacts with streaming the same 8 objects from storage and
+ * throwing the bytes away. Each measurement runs in its own process, so its
+ * peak RSS (process.memoryUsage().rss sampled every 10 ms) is its own.
+ *
+ *   npm run build && node dist/bench/merge.js
+ *
+ * Goal: merge / read <= 1.5, and memory bounded by a few tensors.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { startEmbeddedS3 } from '#libs/embedded';
+import { mergeArtifacts, type MergeStrategy } from '#libs/federation';
+import { ObjectStorage } from '#libs/storage';
+import {
+  exportArtifact,
+  selectBackend,
+  train,
+  zipArtifact,
+} from '#libs/training';
+
+import { tabularDataset } from '../libs/training/src/testing/synthetic';
+
+const MIB = 1024 * 1024;
+const VERSIONS = 8;
+const WIDTHS = [1024, 1024, 1024, 1024, 1024, 1024];
+const ROUNDS = 3;
+
+interface ChildResult {
+  mode: string;
+  seconds: number;
+  bytesRead: number;
+  startRssMib: number;
+  peakRssMib: number;
+  peakTensorMib?: number;
+  outputMib?: number;
+}
+
+function storageFor(config: string): ObjectStorage {
+  return new ObjectStorage({
+    ...(JSON.parse(config) as {
+      endpoint: string;
+      accessKey: string;
+      secretKey: string;
+    }),
+    region: 'us-east-1',
+    bucket: 'bench',
+    presignMaxSeconds: 600,
+  });
+}
+
+const keyOf = (k: number) => `versions/v${k}.zip`;
+
+async function child(mode: string, config: string): Promise<void> {
+  const storage = storageFor(config);
+  const startRss = process.memoryUsage().rss;
+  let peakRss = startRss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 10);
+  const started = process.hrtime.bigint();
+  const result: ChildResult = {
+    mode,
+    seconds: 0,
+    bytesRead: 0,
+    startRssMib: startRss / MIB,
+    peakRssMib: 0,
+  };
+  if (mode === 'read') {
+    const sizes = await Promise.all(
+      Array.from({ length: VERSIONS }, async (_, k) => {
+        let bytes = 0;
+        for await (const chunk of await storage.get(keyOf(k))) {
+          bytes += (chunk as Buffer).length;
+        }
+
+        return bytes;
+      }),
+    );
+    result.bytesRead = sizes.reduce((a, b) => a + b, 0);
+  } else {
+    const merged = await mergeArtifacts(storage, {
+      sources: Array.from({ length: VERSIONS }, (_, k) => ({
+        key: keyOf(k),
+        sampleCount: 1000 + k,
+      })),
+      strategy: mode as MergeStrategy,
+      outputKey: `merged-${mode}.zip`,
+    });
+    result.peakTensorMib = merged.peakTensorBytes / MIB;
+    result.outputMib = merged.sizeBytes / MIB;
+  }
+  result.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+  result.peakRssMib = Math.max(peakRss, process.memoryUsage().rss) / MIB;
+  process.stdout.write(JSON.stringify(result));
+}
+
+/** Trains the model for one step and stores 8 perturbed versions of it. */
+async function storeVersions(storage: ObjectStorage): Promise<number> {
+  await selectBackend({ prefer: ['wasm', 'cpu'] });
+  const data = tabularDataset(32, 1);
+  const trained = await train({
+    spec: {
+      features: ['x1', 'x2', 'x3'],
+      backbone: { kind: 'mlp', widths: WIDTHS },
+      tasks: [{ name: 'buys', kind: 'binary', target: 'buys' }],
+    },
+    data: { schema: data.schema, train: data.batches },
+    epochs: 1,
+    recordSteps: false,
+  });
+  const artifact = await exportArtifact(trained.model);
+  trained.model.dispose();
+  const base = new Float32Array(artifact.weights.slice().buffer);
+  for (let k = 0; k < VERSIONS; k++) {
+    const values = base.map((v, i) => v * (1 + 0.01 * k) + 1e-4 * (i % 7));
+    const bytes = await zipArtifact({
+      ...artifact,
+      weights: new Uint8Array(values.buffer),
+    });
+    await storage.put(keyOf(k), bytes, bytes.length, 'application/zip');
+  }
+
+  return base.length;
+}
+
+async function main() {
+  const [flag, mode, childConfig] = process.argv.slice(2);
+  if (flag === '--child') {
+    return child(mode, childConfig);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-merge-'));
+  const s3 = await startEmbeddedS3({ directory: dir, port: 0 });
+  const config = JSON.stringify({
+    endpoint: s3.endpoint,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+  });
+  const storage = storageFor(config);
+  await storage.ensureBucket();
+  const parameters = await storeVersions(storage);
+  const run = (childMode: string): Promise<ChildResult> =>
+    new Promise((resolve, reject) => {
+      // Asynchronous, so the embedded S3 server in this process keeps serving.
+      execFile(
+        process.execPath,
+        [__filename, '--child', childMode, config],
+        { maxBuffer: MIB },
+        (error, stdout) =>
+          error ? reject(error) : resolve(JSON.parse(stdout) as ChildResult),
+      );
+    });
+
+  console.log(
+    `${VERSIONS} versions of ${(parameters / 1e6).toFixed(2)}M parameters ` +
+      `(${((parameters * 4) / MIB).toFixed(1)} MiB of weights each)`,
+  );
+  console.log(
+    `best of ${ROUNDS} rounds:\n` +
+      'run          | seconds | merge/read | RSS start MiB | RSS peak MiB | peakTensor MiB',
+  );
+  // Rounds alternate the runs so that load from elsewhere hits all alike;
+  // each run's best round is reported.
+  const best = new Map<string, ChildResult>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ['read', 'fedavg', 'median']) {
+      const result = await run(mode);
+      if (result.seconds < (best.get(mode)?.seconds ?? Infinity)) {
+        best.set(mode, result);
+      }
+    }
+  }
+  const readSeconds = best.get('read')!.seconds;
+  for (const row of best.values()) {
+    console.log(
+      [
+        row.mode.padEnd(12),
+        row.seconds.toFixed(2).padStart(7),
+        (row.seconds / readSeconds).toFixed(2).padStart(10),
+        row.startRssMib.toFixed(0).padStart(13),
+        row.peakRssMib.toFixed(0).padStart(12),
+        (row.peakTensorMib?.toFixed(1) ?? '-').padStart(14),
+      ].join(' | '),
+    );
+  }
+  await s3.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
