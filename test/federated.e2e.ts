@@ -1,4 +1,6 @@
+import { createClient } from 'graphql-ws';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 
 import { FederatedParticipant, rowsToBatches } from '#libs/client';
 import { encodeWeights } from '#libs/federation';
@@ -120,7 +122,7 @@ const meanAccuracy = (run: RunView, round: number) => {
   );
 };
 
-describe('federated runs', () => {
+describe('federated runs', { timeout: 240_000 }, () => {
   it('runs rounds over three silos and an SDK client, with the global accuracy rising', async () => {
     const { project, modelId } = await federatedModel();
     const silos: { id: string }[] = [];
@@ -148,6 +150,20 @@ describe('federated runs', () => {
     );
     expect(started.errors).toBeUndefined();
     const { run, credentials } = started.data!.startFederatedRun;
+    const events: { kind: string; message?: string }[] = [];
+    const subscriber = createClient({
+      url: `${apiUrl().replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${project.key}` },
+    });
+    subscriber.subscribe<{ jobEvents: { kind: string; message?: string } }>(
+      { query: 'subscription { jobEvents { kind status message metrics } }' },
+      {
+        next: ({ data }) => data && events.push(data.jobEvents),
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
     expect(run.participants.map((p) => p.kind)).toEqual([
       'SILO',
       'SILO',
@@ -174,6 +190,14 @@ describe('federated runs', () => {
       ['SUCCEEDED', 'FAILED', 'STOPPED'].includes(r.status),
     );
     const contributed = await joined;
+    await subscriber.dispose();
+    // Round progress reaches subscribers as FEDERATED_ROUND job events.
+    const stored = events.filter(
+      (e) =>
+        e.kind === 'FEDERATED_ROUND' &&
+        /stored as version/.test(e.message ?? ''),
+    );
+    expect(stored.length).toBeGreaterThanOrEqual(1);
     expect(finished.error).toBeNull();
     expect(finished.status).toBe('SUCCEEDED');
     expect(contributed).toEqual({ rounds: [1, 2, 3], runStatus: 'SUCCEEDED' });

@@ -91,7 +91,7 @@ async function shop() {
   return { project, dataset, modelId, tasks: { price, premium, tier } };
 }
 
-describe('fine-tunes', () => {
+describe('fine-tunes', { timeout: 180_000 }, () => {
   it('adds a head to a frozen backbone without changing the other heads, with lineage to the base', async () => {
     const { project, modelId, tasks } = await shop();
     const base = await trainVersion(project.key, modelId, {
@@ -204,7 +204,7 @@ describe('fine-tunes', () => {
   });
 });
 
-describe('merges', () => {
+describe('merges', { timeout: 180_000 }, () => {
   it('merges versions into a new version with lineage to every source', async () => {
     const { project, modelId } = await shop();
     const a = await trainVersion(project.key, modelId, { epochs: 2, seed: 1 });
@@ -326,7 +326,7 @@ async function importModel(
   };
 }
 
-describe('imported backbones', () => {
+describe('imported backbones', { timeout: 180_000 }, () => {
   it('imports a tfjs layers model and fine-tunes a head on it', async () => {
     const { project, tasks } = await shop();
     const files = await tfjsMlp();
@@ -372,6 +372,32 @@ describe('imported backbones', () => {
       'BAD_USER_INPUT',
     );
     expect(error.message).toMatch(/input|backbone\/dense_0/);
+  });
+
+  it('imports a Chorus artifact made elsewhere, which predicts as the original', async () => {
+    const { project, modelId } = await shop();
+    const trained = await trainVersion(project.key, modelId, { epochs: 2 });
+    const download = await fetch(
+      `${apiUrl()}/v1/model-versions/${trained}/artifact`,
+      { headers: { Authorization: `Bearer ${project.key}` } },
+    );
+    const zip = Buffer.from(await download.arrayBuffer());
+    const elsewhere = await newProject();
+    const form = new FormData();
+    form.append('name', 'from-elsewhere');
+    form.append('artifact', new Blob([zip]), 'model.zip');
+    const response = await fetch(`${apiUrl()}/v1/models/import`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${elsewhere.key}` },
+      body: form,
+    });
+    expect(response.status).toBe(201);
+    const imported = (await response.json()) as { id: string };
+    expect(await predict(elsewhere.key, imported.id)).toEqual(
+      await predict(project.key, trained),
+    );
+    const up = await lineage(elsewhere.key, imported.id);
+    expect(up.version.kind).toBe('imported');
   });
 
   it('refuses unsupported layers and short weights, naming them', async () => {
