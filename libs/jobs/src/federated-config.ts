@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import {
+  trainingConfigSchema,
+  type TrainingJobConfig,
+} from './training-config';
 
 /** What startFederatedRun accepts; every field has a default. */
 export const federatedRunConfigSchema = z
@@ -98,3 +102,17 @@ export const federatedKeys = (projectId: string, runId: string) => {
     serverState: (round: number) => `${root}server-state/${round}.weights`,
   };
 };
+
+/** The local training every participant of a run does, as a job config. */
+export const localTrainingConfig = (
+  modelId: string,
+  config: FederatedRunConfig,
+): TrainingJobConfig => ({
+  modelId,
+  options: trainingConfigSchema.parse({
+    epochs: config.localEpochs,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    seed: config.seed,
+  }),
+});

@@ -12,6 +12,7 @@ import { exportGlobalWeights, storeUpdate } from '#libs/federation';
 import {
   acceptUpdate,
   buildTrainingRun,
+  localTrainingConfig,
   cancelRunJobs,
   federatedKeys,
   federatedRunConfigSchema,
@@ -142,15 +143,7 @@ export class FederatedService {
     }
     checkTrainingRun(
       model,
-      {
-        modelId,
-        options: trainingConfigSchema.parse({
-          epochs: config.localEpochs,
-          batchSize: config.batchSize,
-          learningRate: config.learningRate,
-          seed: config.seed,
-        }),
-      },
+      localTrainingConfig(modelId, config),
       (field) => `config.${field}`,
     );
     const run = buildTrainingRun(model, {
@@ -378,15 +371,10 @@ export class FederatedService {
           },
         })
       : null;
-    const training = buildTrainingRun(run.model, {
-      modelId: run.modelId,
-      options: trainingConfigSchema.parse({
-        epochs: config.localEpochs,
-        batchSize: config.batchSize,
-        learningRate: config.learningRate,
-        seed: config.seed,
-      }),
-    });
+    const training = buildTrainingRun(
+      run.model,
+      localTrainingConfig(run.modelId, config),
+    );
 
     return {
       runId: run.id,

@@ -3,7 +3,7 @@ import type { PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import {
   buildTrainingRun,
-  trainingConfigSchema,
+  localTrainingConfig,
   type FederatedRunConfig,
 } from '#libs/jobs';
 
@@ -27,15 +27,10 @@ export async function loadRun(
   // The model's own dataset defines preprocessing and label vocabularies
   // for every participant, so all of them encode rows alike.
   const reference = run.model.tasks[0].dataset;
-  const training = buildTrainingRun(run.model, {
-    modelId: run.modelId,
-    options: trainingConfigSchema.parse({
-      epochs: config.localEpochs,
-      batchSize: config.batchSize,
-      learningRate: config.learningRate,
-      seed: config.seed,
-    }),
-  });
+  const training = buildTrainingRun(
+    run.model,
+    localTrainingConfig(run.modelId, config),
+  );
   const silos = await prisma.dataset.findMany({
     where: {
       projectId,
