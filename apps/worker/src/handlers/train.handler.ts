@@ -75,10 +75,12 @@ export class TrainHandler implements JobHandler {
     const removeCheckpoints = () =>
       storage.removePrefix(`${jobPrefix}checkpoints/`).catch(() => 0);
     if (outcome.type === 'failed') {
-      await removeCheckpoints();
       if (outcome.code === 'ERROR') {
+        // Possibly transient (storage unavailable, say): the retry resumes
+        // from the recorded checkpoint, so it must stay.
         throw new Error(`Training failed: ${outcome.message}`);
       }
+      await removeCheckpoints();
       throw ChorusError.badInput(
         outcome.field ? `config.${outcome.field}` : 'config',
         outcome.message,

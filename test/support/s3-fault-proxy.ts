@@ -1,0 +1,101 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A request the proxy refused, as the test can later inspect it. */
+export interface RefusedRequest {
+  method: string;
+  path: string;
+}
+
+/**
+ * An HTTP proxy in front of the S3 server that forwards every request
+ * unchanged (the Host header included, so signatures still match) except
+ * those a rule refuses: they get 503 SlowDown, the answer S3 gives when it
+ * cannot take a request, or have their socket reset.
+ */
+export class S3FaultProxy {
+  readonly refused: RefusedRequest[] = [];
+  private rule?: (method: string, path: string) => boolean;
+  private mode: 'status' | 'reset' = 'status';
+
+  private constructor(
+    private readonly server: http.Server,
+    readonly endpoint: string,
+  ) {}
+
+  static async start(upstream: string): Promise<S3FaultProxy> {
+    const target = new URL(upstream);
+    let proxy: S3FaultProxy | undefined;
+    const server = http.createServer((request, response) => {
+      proxy!.handle(target, request, response);
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, '127.0.0.1', resolve),
+    );
+    const { port } = server.address() as AddressInfo;
+    proxy = new S3FaultProxy(server, `http://127.0.0.1:${port}`);
+
+    return proxy;
+  }
+
+  /** Refuses every request for which `matches` is true until cleared. */
+  fail(
+    matches: (method: string, path: string) => boolean,
+    mode: 'status' | 'reset' = 'status',
+  ): void {
+    this.rule = matches;
+    this.mode = mode;
+  }
+
+  clear(): void {
+    this.rule = undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(
+    target: URL,
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+  ) {
+    const method = request.method ?? 'GET';
+    const path = decodeURIComponent(request.url ?? '/');
+    if (this.rule?.(method, path)) {
+      this.refused.push({ method, path });
+      if (this.mode === 'reset') {
+        request.socket.destroy();
+
+        return;
+      }
+      // Read the body first, as a server that is merely overloaded would.
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(503, { 'Content-Type': 'application/xml' });
+        response.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>' +
+            '<Message>Storage is unavailable (test fault).</Message></Error>',
+        );
+      });
+
+      return;
+    }
+    const forward = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method,
+        path: request.url,
+        headers: request.headers,
+      },
+      (upstream) => {
+        response.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        upstream.pipe(response);
+      },
+    );
+    forward.on('error', () => response.destroy());
+    request.pipe(forward);
+  }
+}
