@@ -18,24 +18,29 @@ export class S3FaultProxy {
   private rule?: (method: string, path: string) => boolean;
   private mode: 'status' | 'reset' = 'status';
 
-  private constructor(
-    private readonly server: http.Server,
-    readonly endpoint: string,
-  ) {}
+  private readonly server: http.Server;
+  private endpointUrl = '';
+
+  private constructor(target: URL) {
+    this.server = http.createServer((request, response) =>
+      this.handle(target, request, response),
+    );
+  }
 
   static async start(upstream: string): Promise<S3FaultProxy> {
-    const target = new URL(upstream);
-    let proxy: S3FaultProxy | undefined;
-    const server = http.createServer((request, response) => {
-      proxy!.handle(target, request, response);
-    });
+    const proxy = new S3FaultProxy(new URL(upstream));
     await new Promise<void>((resolve) =>
-      server.listen(0, '127.0.0.1', resolve),
+      proxy.server.listen(0, '127.0.0.1', resolve),
     );
-    const { port } = server.address() as AddressInfo;
-    proxy = new S3FaultProxy(server, `http://127.0.0.1:${port}`);
+    const { port } = proxy.server.address() as AddressInfo;
+    proxy.endpointUrl = `http://127.0.0.1:${port}`;
 
     return proxy;
+  }
+
+  /** Where clients send requests instead of the S3 server. */
+  get endpoint(): string {
+    return this.endpointUrl;
   }
 
   /** Refuses every request for which `matches` is true until cleared. */
