@@ -1,5 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { createClient } from 'graphql-ws';
 import { describe, expect, inject, it } from 'vitest';
@@ -13,6 +17,29 @@ import {
   startTraining,
   waitForJob,
 } from './support/training';
+
+/** Deep equality where numbers may differ by `tolerance` (relative above 1). */
+function expectClose(actual: unknown, expected: unknown, tolerance: number) {
+  const walk = (a: unknown, e: unknown, at: string) => {
+    if (typeof e === 'number') {
+      expect(typeof a, at).toBe('number');
+      expect(
+        Math.abs((a as number) - e) / Math.max(1, Math.abs(e)),
+        at,
+      ).toBeLessThanOrEqual(tolerance);
+    } else if (e !== null && typeof e === 'object') {
+      expect(Object.keys(a as object).sort(), at).toEqual(
+        Object.keys(e).sort(),
+      );
+      for (const [key, value] of Object.entries(e)) {
+        walk((a as Record<string, unknown>)[key], value, `${at}.${key}`);
+      }
+    } else {
+      expect(a, at).toEqual(e);
+    }
+  };
+  walk(actual, expected, 'predictions');
+}
 
 /** Pids of the training children of the test platform's worker. */
 const trainingChildren = () => {
@@ -151,6 +178,26 @@ describe('training service', () => {
       expect.objectContaining({ row: 2, field: 'x1' }),
     ]);
     expect(await rest.json()).toEqual(predicted.data!.predict);
+
+    // A new user's reproduction: the documented plain script, which uses
+    // @tensorflow/tfjs (default backend) and the manifest, nothing of ours.
+    const folder = mkdtempSync(path.join(tmpdir(), 'chorus-plain-'));
+    writeFileSync(path.join(folder, 'model.zip'), zip);
+    writeFileSync(path.join(folder, 'rows.json'), JSON.stringify(rows));
+    const plain = await promisify(execFile)(process.execPath, [
+      'docs/examples/predict-plain.mjs',
+      path.join(folder, 'model.zip'),
+      path.join(folder, 'rows.json'),
+    ]).finally(() => rmSync(folder, { recursive: true, force: true }));
+    const reproduced = JSON.parse(plain.stdout) as typeof expected;
+    expect(reproduced.errors).toEqual([
+      expect.objectContaining({ row: 2, field: 'x1' }),
+    ]);
+    expectClose(
+      reproduced.predictions,
+      predicted.data!.predict.predictions,
+      1e-5,
+    );
 
     const aliased = await gql(
       project.key,
