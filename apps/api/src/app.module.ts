@@ -19,6 +19,7 @@ import { graphqlOptions } from './graphql/graphql.options';
 import { HealthController } from './health/health.controller';
 import { RestErrorFilter } from './http/error.filter';
 import { loggerOptions } from './http/logger.options';
+import { JobStepWeightsResolver } from './jobs/job-step-weights.resolver';
 import { JobsResolver } from './jobs/jobs.resolver';
 import { JobsService } from './jobs/jobs.service';
 import { ModelsController } from './models/models.controller';
@@ -75,6 +76,7 @@ export class AppModule {
         DatasetsResolver,
         DatasetsService,
         JobMetricsResolver,
+        JobStepWeightsResolver,
         JobsResolver,
         JobsService,
         ModelsResolver,

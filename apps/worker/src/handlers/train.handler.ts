@@ -239,6 +239,10 @@ export class TrainHandler implements JobHandler {
         .epochs;
       await context.commit(async (tx) => {
         await tx.jobMetric.createMany({ data: rows, skipDuplicates: true });
+        await tx.jobStepWeights.createMany({
+          data: message.stepWeights.map((s) => ({ jobId: job.id, ...s })),
+          skipDuplicates: true,
+        });
         if (message.checkpointKey) {
           await tx.job.update({
             where: { id: job.id },

@@ -1,6 +1,8 @@
 import type { DatasetSchema } from '#libs/datasets';
 import type { ModelSpec, TrainOptions } from '#libs/training';
 
+import type { StepWeights } from './step-weights';
+
 /** What the worker tells its training child. */
 export interface TrainChildInput {
   storage: {
@@ -44,6 +46,8 @@ export type ChildMessage =
       combinedScore: number;
       /** Set when this epoch's checkpoint was stored. */
       checkpointKey?: string;
+      /** Task weights of this epoch's steps that are kept (see keepsStep). */
+      stepWeights: StepWeights[];
     }
   | {
       type: 'done';

@@ -14,6 +14,7 @@ import {
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
 import { readJson, shardBatches } from './shard-source';
+import { keepsStep, type StepWeights } from './step-weights';
 
 /**
  * The training child: the worker forks one per training attempt, so a
@@ -67,12 +68,25 @@ async function run(input: TrainChildInput) {
     : undefined;
 
   let lastCheckpoint = Date.now();
+  let stepWeights: StepWeights[] = [];
   const result = await train({
     ...input.options,
     spec: input.spec,
     data: sources,
     signal: controller.signal,
     resumeFrom,
+    // The worker stores the steps it needs; a history of every step would
+    // grow without bound on a long run.
+    recordSteps: false,
+    onBatch: ({ epoch, step, record }) => {
+      if (keepsStep(step)) {
+        stepWeights.push({
+          step,
+          epoch: epoch + 1,
+          weights: record.taskWeights,
+        });
+      }
+    },
     onEpoch: async ({ epoch, record, checkpoint }) => {
       const done = epoch + 1;
       const due =
@@ -95,7 +109,9 @@ async function run(input: TrainChildInput) {
         validation: record.validation as Record<string, Record<string, number>>,
         combinedScore: record.combinedScore,
         checkpointKey: key,
+        stepWeights,
       });
+      stepWeights = [];
     },
   });
   if (result.status === 'cancelled') {
