@@ -56,6 +56,7 @@ export class TrainHandler implements JobHandler {
       checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
       resumeFrom: job.checkpointKey ?? undefined,
       artifactKey,
+      segmentSeconds: env.TRAIN_SEGMENT_SECONDS,
       checkpoint: {
         everyEpochs: config.options.checkpointEveryEpochs ?? 1,
         everyMinutes: config.options.checkpointEveryMinutes,
@@ -86,11 +87,16 @@ export class TrainHandler implements JobHandler {
         outcome.message,
       );
     }
-    if (outcome.status === 'cancelled') {
+    if (outcome.status === 'cancelled' || outcome.status === 'segment-ended') {
       const row = await this.deps.prisma.job.findUnique({
         where: { id: job.id },
-        select: { status: true },
+        select: { status: true, checkpointEpoch: true },
       });
+      if (row?.status !== 'CANCELLED' && outcome.status === 'segment-ended') {
+        return {
+          continuation: `segment of ${env.TRAIN_SEGMENT_SECONDS} s ended after epoch ${row?.checkpointEpoch}; continuing from its checkpoint`,
+        };
+      }
       if (row?.status !== 'CANCELLED') {
         // Stopped by a worker shutdown or a queue expiry, not by the user:
         // keep the checkpoints, and let the retry resume from them.

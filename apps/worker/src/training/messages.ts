@@ -18,6 +18,11 @@ export interface TrainChildInput {
   resumeFrom?: string;
   /** Checkpoint cadence: every N epochs, or after M minutes. */
   checkpoint: { everyEpochs: number; everyMinutes?: number };
+  /**
+   * Once this many seconds have passed, the child stores a checkpoint at
+   * the end of the current epoch and stops with `segment-ended`.
+   */
+  segmentSeconds: number;
   /** Where the artifact zip goes once training ends. */
   artifactKey: string;
   spec: ModelSpec;
@@ -51,7 +56,8 @@ export type ChildMessage =
     }
   | {
       type: 'done';
-      status: 'completed' | 'early-stopped' | 'cancelled';
+      /** segment-ended: stopped at a stored checkpoint to continue later. */
+      status: 'completed' | 'early-stopped' | 'cancelled' | 'segment-ended';
       sha256?: string;
       sizeBytes?: number;
       metrics?: Record<string, Record<string, number>>;

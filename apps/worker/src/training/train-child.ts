@@ -67,6 +67,8 @@ async function run(input: TrainChildInput) {
     ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
     : undefined;
 
+  const segmentStart = Date.now();
+  let segmentEnded = false;
   let lastCheckpoint = Date.now();
   let stepWeights: StepWeights[] = [];
   const result = await train({
@@ -89,7 +91,12 @@ async function run(input: TrainChildInput) {
     },
     onEpoch: async ({ epoch, record, checkpoint }) => {
       const done = epoch + 1;
+      // Time is up for this segment: checkpoint now and continue later.
+      segmentEnded =
+        done < input.options.epochs &&
+        Date.now() - segmentStart >= input.segmentSeconds * 1000;
       const due =
+        segmentEnded ||
         done % input.checkpoint.everyEpochs === 0 ||
         done === input.options.epochs ||
         (input.checkpoint.everyMinutes !== undefined &&
@@ -112,11 +119,17 @@ async function run(input: TrainChildInput) {
         stepWeights,
       });
       stepWeights = [];
+      if (segmentEnded) {
+        controller.abort();
+      }
     },
   });
   if (result.status === 'cancelled') {
     result.model.dispose();
-    await send({ type: 'done', status: 'cancelled' });
+    await send({
+      type: 'done',
+      status: segmentEnded ? 'segment-ended' : 'cancelled',
+    });
 
     return;
   }
