@@ -1,11 +1,21 @@
 import { createHash } from 'node:crypto';
 
+import { createClient } from 'graphql-ws';
 import { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  inject,
+  it,
+} from 'vitest';
+import WebSocket from 'ws';
 
 import { freePort, PlatformProcess } from '#libs/embedded';
 
-import { gql } from './support/client';
+import { apiUrl, gql } from './support/client';
 import { S3FaultProxy } from './support/s3-fault-proxy';
 import {
   modelOnThreeTargets,
@@ -15,14 +25,36 @@ import {
 } from './support/training';
 
 /**
- * A GPU worker of its own talks to S3 through a proxy that refuses the first
- * attempt's artifact upload. The job is started with capability GPU, so the
- * shared (CPU-only) worker cannot take it.
+ * Trainings on a worker each test starts for itself, with settings of its
+ * own. Their jobs are started with capability GPU and the worker takes only
+ * GPU jobs, so neither the shared CPU worker takes these jobs nor this
+ * worker anyone else's. The tests share this file so that they run one
+ * after the other: their workers would otherwise take each other's jobs.
  */
+const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
+let worker: PlatformProcess | undefined;
+
+async function startGpuWorker(settings: NodeJS.ProcessEnv) {
+  worker = new PlatformProcess('worker', {
+    ...env,
+    WORKER_CAPABILITY: 'gpu',
+    WORKER_TAKES_CPU_JOBS: 'false',
+    WORKER_CONCURRENCY: '1',
+    PORT: String(await freePort()),
+    ...settings,
+  });
+  worker.start();
+
+  return worker;
+}
+
+afterEach(async () => {
+  await worker?.stop();
+  worker = undefined;
+});
+
 describe('object storage unavailable while the artifact is written', () => {
-  const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
   let proxy: S3FaultProxy;
-  let worker: PlatformProcess | undefined;
   let db: Client;
 
   beforeAll(async () => {
@@ -32,7 +64,6 @@ describe('object storage unavailable while the artifact is written', () => {
   });
 
   afterAll(async () => {
-    await worker?.stop();
     await proxy.stop();
     await db.end();
   });
@@ -73,14 +104,7 @@ describe('object storage unavailable while the artifact is written', () => {
         method !== 'HEAD' &&
         path.includes(`/artifacts/${jobId}-1`),
     );
-    worker = new PlatformProcess('worker', {
-      ...env,
-      S3_ENDPOINT: proxy.endpoint,
-      WORKER_CAPABILITY: 'gpu',
-      WORKER_CONCURRENCY: '1',
-      PORT: String(await freePort()),
-    });
-    worker.start();
+    await startGpuWorker({ S3_ENDPOINT: proxy.endpoint });
 
     // While the job runs, every version row must point at a stored object.
     const dangling: string[] = [];
@@ -157,5 +181,66 @@ describe('object storage unavailable while the artifact is written', () => {
         .map((m) => m.epoch);
       expect(epochs, task).toEqual([1, 2, 3]);
     }
+  }, 200_000);
+});
+
+describe('a training longer than one segment', () => {
+  it('continues from its checkpoint in new deliveries and ends with one version and every epoch once', async () => {
+    const { project, model } = await modelOnThreeTargets(3000);
+    const events: { status: string; message?: string }[] = [];
+    const client = createClient({
+      url: `${apiUrl().replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${project.key}` },
+    });
+    const jobId = await startTraining(
+      project.key,
+      model.id,
+      { epochs: 4, batchSize: 16 },
+      'GPU',
+    );
+    client.subscribe<{ jobProgress: { status: string; message?: string } }>(
+      {
+        query: `subscription($id: ID!) { jobProgress(jobId: $id) { status message } }`,
+        variables: { id: jobId },
+      },
+      {
+        next: ({ data }) => data && events.push(data.jobProgress),
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Segments of one second: every epoch or two ends one.
+    await startGpuWorker({ TRAIN_SEGMENT_SECONDS: '1' });
+
+    const job = await waitForJob(
+      project.key,
+      jobId,
+      (j) => ['SUCCEEDED', 'FAILED'].includes(j.status),
+      180_000,
+    );
+    await client.dispose();
+    const versions = await gql<{ model: { versions: { jobId: string }[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { jobId } } }',
+      { id: model.id },
+    );
+
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('SUCCEEDED');
+    const continued = events.filter(
+      (e) => e.status === 'QUEUED' && /segment/.test(e.message ?? ''),
+    );
+    // At least two segments: one continuation or more, each a new attempt.
+    expect(continued.length).toBeGreaterThanOrEqual(1);
+    expect(job.attempts).toBe(continued.length + 1);
+    for (const task of ['price', 'premium', 'tier']) {
+      const epochs = job.metrics
+        .filter((m) => m.task === task && m.split === 'train')
+        .map((m) => m.epoch);
+      expect(epochs, task).toEqual([1, 2, 3, 4]);
+    }
+    expect(versions.data!.model.versions).toEqual([{ jobId }]);
   }, 200_000);
 });
