@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 
 import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
-import { apiUrl, codeOf, gql } from './support/client';
+import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
   modelOnThreeTargets,
   startTraining,
@@ -178,6 +178,14 @@ describe('training service', () => {
       expect.objectContaining({ row: 2, field: 'x1' }),
     ]);
     expect(await rest.json()).toEqual(predicted.data!.predict);
+    // The version is cached now; another project still cannot reach it.
+    const stranger = await newProject();
+    const foreign = await gql(
+      stranger.key,
+      'query($id: ID!, $rows: JSON!) { predict(versionId: $id, rows: $rows) }',
+      { id: versionId, rows },
+    );
+    expect(codeOf(foreign)).toBe('NOT_FOUND');
 
     // A new user's reproduction: the documented plain script, which uses
     // @tensorflow/tfjs (default backend) and the manifest, nothing of ours.

@@ -399,7 +399,12 @@ export class ModelsService {
   }
 
   async predict(principal: Principal, versionId: string, rows: unknown) {
-    const version = await this.findVersion(principal, versionId);
+    parseId(versionId);
+    // A cached version skips the look-up: only the key was checked.
+    const cached = this.predictors.cached(versionId, principal.projectId);
+    const version = cached
+      ? undefined
+      : await this.findVersion(principal, versionId);
     if (
       !Array.isArray(rows) ||
       rows.length === 0 ||
@@ -411,10 +416,12 @@ export class ModelsService {
         `rows must be a list of 1 to ${MAX_PREDICT_ROWS} objects of column values.`,
       );
     }
-    const predictor = await this.predictors.get(
-      version.id,
-      version.artifactKey,
-    );
+    const predictor = await (cached ??
+      this.predictors.get({
+        id: version!.id,
+        projectId: principal.projectId,
+        artifactKey: version!.artifactKey,
+      }));
 
     return predictor.predict(rows as Record<string, unknown>[]);
   }
