@@ -165,7 +165,9 @@ describe('object storage unavailable while the artifact is written', () => {
     expect(proxy.refused.every((r) => r.path.includes(`${jobId}-1`))).toBe(
       true,
     );
+    // The first attempt failed on the refused artifact upload.
     expect(retrying?.error?.message).toMatch(/Training failed/);
+    expect(retrying?.error?.message).toMatch(/HTTP status: 503/);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.attempts).toBe(2);
     expect(rows).toEqual([

@@ -11,12 +11,11 @@ export interface RefusedRequest {
  * An HTTP proxy in front of the S3 server that forwards every request
  * unchanged (the Host header included, so signatures still match) except
  * those a rule refuses: they get 503 SlowDown, the answer S3 gives when it
- * cannot take a request, or have their socket reset.
+ * cannot take a request.
  */
 export class S3FaultProxy {
   readonly refused: RefusedRequest[] = [];
   private rule?: (method: string, path: string) => boolean;
-  private mode: 'status' | 'reset' = 'status';
 
   private readonly server: http.Server;
   private endpointUrl = '';
@@ -43,17 +42,9 @@ export class S3FaultProxy {
     return this.endpointUrl;
   }
 
-  /** Refuses every request for which `matches` is true until cleared. */
-  fail(
-    matches: (method: string, path: string) => boolean,
-    mode: 'status' | 'reset' = 'status',
-  ): void {
+  /** Refuses every request for which `matches` is true from now on. */
+  fail(matches: (method: string, path: string) => boolean): void {
     this.rule = matches;
-    this.mode = mode;
-  }
-
-  clear(): void {
-    this.rule = undefined;
   }
 
   async stop(): Promise<void> {
@@ -70,11 +61,6 @@ export class S3FaultProxy {
     const path = decodeURIComponent(request.url ?? '/');
     if (this.rule?.(method, path)) {
       this.refused.push({ method, path });
-      if (this.mode === 'reset') {
-        request.socket.destroy();
-
-        return;
-      }
       // Read the body first, as a server that is merely overloaded would.
       request.resume();
       request.on('end', () => {
