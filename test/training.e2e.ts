@@ -440,4 +440,50 @@ describe('training service', () => {
     expect(model2.data!.model.versions).toEqual([]);
     expect(await listing.text()).not.toContain('<Key>');
   });
+  it('starts a cancelled training over when it is retried, with every epoch once and one version', async () => {
+    const { project, model } = await modelOnThreeTargets(6000);
+    const jobId = await startTraining(project.key, model.id, {
+      epochs: 3,
+      batchSize: 16,
+    });
+    await waitForJob(project.key, jobId, (j) =>
+      j.metrics.some((m) => m.split === 'train'),
+    );
+    await gql(project.key, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', {
+      id: jobId,
+    });
+    const stoppedAt = Date.now();
+    while (trainingChildren().length > 0 && Date.now() - stoppedAt < 20_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const retried = await gql(
+      project.key,
+      'mutation($id: ID!) { retryJob(id: $id) { id } }',
+      { id: jobId },
+    );
+    const job = await waitForJob(
+      project.key,
+      jobId,
+      (j) => ['SUCCEEDED', 'FAILED'].includes(j.status),
+      180_000,
+    );
+    const versions = await gql<{ model: { versions: { jobId: string }[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { jobId } } }',
+      { id: model.id },
+    );
+
+    expect(retried.errors).toBeUndefined();
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.attempts).toBe(2);
+    for (const task of ['price', 'premium', 'tier']) {
+      const epochs = job.metrics
+        .filter((m) => m.task === task && m.split === 'train')
+        .map((m) => m.epoch);
+      expect(epochs, task).toEqual([1, 2, 3]);
+    }
+    expect(versions.data!.model.versions).toEqual([{ jobId }]);
+  }, 200_000);
 });

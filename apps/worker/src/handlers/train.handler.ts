@@ -54,7 +54,7 @@ export class TrainHandler implements JobHandler {
         bucket: env.S3_BUCKET,
       },
       checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
-      resumeFrom: job.checkpointKey ?? undefined,
+      resumeFrom: await this.resumePoint(context),
       artifactKey,
       segmentSeconds: env.TRAIN_SEGMENT_SECONDS,
       checkpoint: {
@@ -144,6 +144,30 @@ export class TrainHandler implements JobHandler {
         metrics: outcome.metrics ?? {},
       },
     };
+  }
+
+  /**
+   * The checkpoint to continue from, if it is still stored. A cancelled or
+   * diverged run had its checkpoints removed: retried, it starts over, so
+   * what the earlier run recorded is cleared with the pointer.
+   */
+  private async resumePoint({ job, commit }: JobContext) {
+    if (!job.checkpointKey) {
+      return undefined;
+    }
+    if (await this.deps.storage.stat(job.checkpointKey)) {
+      return job.checkpointKey;
+    }
+    await commit(async (tx) => {
+      await tx.jobMetric.deleteMany({ where: { jobId: job.id } });
+      await tx.jobStepWeights.deleteMany({ where: { jobId: job.id } });
+      await tx.job.update({
+        where: { id: job.id },
+        data: { checkpointKey: null, checkpointEpoch: null, progress: 0 },
+      });
+    });
+
+    return undefined;
   }
 
   /** Runs the child and records what it reports; resolves with its end. */
