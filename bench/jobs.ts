@@ -185,23 +185,6 @@ async function main() {
       'query($id: ID!) { job(id: $id) { result } }',
       { id: one.ids[0] },
     );
-    const rows = Array.from({ length: 1000 }, (_, i) => ({
-      x1: Math.sin(i * 3),
-      x2: Math.cos(i),
-    }));
-    const predictApi = () =>
-      fetch(`${base}/v1/model-versions/${job.result.versionId}/predict`, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${key}`,
-          'Content-Type': 'application/json',
-        },
-        body: JSON.stringify({ rows }),
-      }).then((r) => r.json());
-    await predictApi();
-    let started = performance.now();
-    for (let i = 0; i < 20; i += 1) await predictApi();
-    const apiRate = (20 * rows.length) / ((performance.now() - started) / 1000);
     await selectBackend();
     const zip = Buffer.from(
       await (
@@ -214,15 +197,45 @@ async function main() {
       ).arrayBuffer(),
     );
     const local = await Predictor.fromArtifact(await unzipArtifact(zip));
-    local.predict(rows);
-    started = performance.now();
-    for (let i = 0; i < 20; i += 1) local.predict(rows);
-    const localRate =
-      (20 * rows.length) / ((performance.now() - started) / 1000);
+    // API and in-process rounds alternate, and each side's median round is
+    // kept, so load from other processes on the machine weighs on both.
+    for (const size of [1000, 10]) {
+      const rows = Array.from({ length: size }, (_, i) => ({
+        x1: Math.sin(i * 3),
+        x2: Math.cos(i),
+      }));
+      const body = JSON.stringify({ rows });
+      const predictApi = () =>
+        fetch(`${base}/v1/model-versions/${job.result.versionId}/predict`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${key}`,
+            'Content-Type': 'application/json',
+          },
+          body,
+        }).then((r) => r.json());
+      await predictApi();
+      local.predict(rows);
+      const calls = size >= 1000 ? 20 : 200;
+      const apiRates: number[] = [];
+      const localRates: number[] = [];
+      for (let round = 0; round < 5; round += 1) {
+        let started = performance.now();
+        for (let i = 0; i < calls; i += 1) await predictApi();
+        apiRates.push((calls * size) / ((performance.now() - started) / 1000));
+        started = performance.now();
+        for (let i = 0; i < calls; i += 1) local.predict(rows);
+        localRates.push(
+          (calls * size) / ((performance.now() - started) / 1000),
+        );
+      }
+      const apiRate = percentile(apiRates, 50);
+      const localRate = percentile(localRates, 50);
+      console.log(
+        `predict ${size} rows a call: API ${apiRate.toFixed(0)} rows/s, in process ${localRate.toFixed(0)} rows/s, ratio ${(apiRate / localRate).toFixed(2)}`,
+      );
+    }
     local.dispose();
-    console.log(
-      `predict: API ${apiRate.toFixed(0)} rows/s, in process ${localRate.toFixed(0)} rows/s, ratio ${(apiRate / localRate).toFixed(2)}`,
-    );
   } finally {
     await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
     await s3.stop();

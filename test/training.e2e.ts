@@ -1,5 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { createClient } from 'graphql-ws';
 import { describe, expect, inject, it } from 'vitest';
@@ -7,126 +11,34 @@ import WebSocket from 'ws';
 
 import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
+import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
-  apiUrl,
-  codeOf,
-  gql,
-  newProject,
-  settledDataset,
-  uploadDataset,
-} from './support/client';
+  modelOnThreeTargets,
+  startTraining,
+  waitForJob,
+} from './support/training';
 
-/**
- * `rows` rows with three targets: price (regression), premium (binary) and
- * tier (multiclass), all functions of x1, x2 and colour (seeded).
- */
-function threeTargetCsv(rows: number): string {
-  let seed = 11;
-  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
-  const lines = ['x1,x2,colour,price,premium,tier'];
-  for (let i = 0; i < rows; i += 1) {
-    const x1 = random() * 2 - 1;
-    const x2 = random() * 2 - 1;
-    const colour = ['red', 'green', 'blue'][i % 3];
-    const price = 3 * x1 - 2 * x2 + (colour === 'red' ? 1 : 0);
-    const premium = x1 + x2 > 0 ? 1 : 0;
-    const tier = x1 < -0.3 ? 'low' : x1 < 0.3 ? 'mid' : 'high';
-    lines.push(
-      `${x1.toFixed(4)},${x2.toFixed(4)},${colour},${price.toFixed(4)},${premium},${tier}`,
-    );
-  }
-
-  return `${lines.join('\n')}\n`;
-}
-
-interface JobView {
-  id: string;
-  status: string;
-  attempts: number;
-  result: { versionId?: string } | null;
-  error: { message: string } | null;
-  metrics: {
-    epoch: number;
-    task: string;
-    split: string;
-    name: string;
-    value: number;
-  }[];
-}
-
-async function waitForJob(
-  key: string,
-  id: string,
-  done: (job: JobView) => boolean,
-  timeoutMs = 120_000,
-): Promise<JobView> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const result = await gql<{ job: JobView }>(
-      key,
-      `query($id: ID!) { job(id: $id) { id status attempts result error
-        metrics { epoch task split name value } } }`,
-      { id },
-    );
-    if (done(result.data!.job)) {
-      return result.data!.job;
+/** Deep equality where numbers may differ by `tolerance` (relative above 1). */
+function expectClose(actual: unknown, expected: unknown, tolerance: number) {
+  const walk = (a: unknown, e: unknown, at: string) => {
+    if (typeof e === 'number') {
+      expect(typeof a, at).toBe('number');
+      expect(
+        Math.abs((a as number) - e) / Math.max(1, Math.abs(e)),
+        at,
+      ).toBeLessThanOrEqual(tolerance);
+    } else if (e !== null && typeof e === 'object') {
+      expect(Object.keys(a as object).sort(), at).toEqual(
+        Object.keys(e).sort(),
+      );
+      for (const [key, value] of Object.entries(e)) {
+        walk((a as Record<string, unknown>)[key], value, `${at}.${key}`);
+      }
+    } else {
+      expect(a, at).toEqual(e);
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Job ${id} did not get there in ${timeoutMs} ms`);
-}
-
-/** A project with a READY three-target dataset, its tasks and a model. */
-async function modelOnThreeTargets(rows: number) {
-  const project = await newProject();
-  const upload = await uploadDataset(
-    project.key,
-    'shop.csv',
-    Buffer.from(threeTargetCsv(rows)),
-  );
-  const datasetId = String(upload.body.id);
-  expect((await settledDataset(project.key, datasetId)).status).toBe('READY');
-  const taskIds: string[] = [];
-  for (const [name, kind, target] of [
-    ['price', 'REGRESSION', 'price'],
-    ['premium', 'BINARY', 'premium'],
-    ['tier', 'MULTICLASS', 'tier'],
-  ]) {
-    const created = await gql<{ createTask: { id: string } }>(
-      project.key,
-      `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
-      { input: { datasetId, name, kind, targets: [target] } },
-    );
-    taskIds.push(created.data!.createTask.id);
-  }
-  const model = await gql<{
-    createModel: { id: string; spec: { features: string[] } };
-  }>(
-    project.key,
-    `mutation($input: CreateModelInput!) { createModel(input: $input) { id spec } }`,
-    {
-      input: {
-        name: 'shop',
-        taskIds,
-        backbone: { kind: 'mlp', widths: [32, 16] },
-      },
-    },
-  );
-
-  return { project, datasetId, model: model.data!.createModel };
-}
-
-async function startTraining(key: string, modelId: string, config: object) {
-  const started = await gql<{ startTraining: { id: string } }>(
-    key,
-    `mutation($id: ID!, $config: JSON) { startTraining(modelId: $id, config: $config) { id status } }`,
-    { id: modelId, config },
-  );
-  if (!started.data) {
-    throw new Error(JSON.stringify(started.errors));
-  }
-
-  return started.data.startTraining.id;
+  };
+  walk(actual, expected, 'predictions');
 }
 
 /** Pids of the training children of the test platform's worker. */
@@ -266,6 +178,34 @@ describe('training service', () => {
       expect.objectContaining({ row: 2, field: 'x1' }),
     ]);
     expect(await rest.json()).toEqual(predicted.data!.predict);
+    // The version is cached now; another project still cannot reach it.
+    const stranger = await newProject();
+    const foreign = await gql(
+      stranger.key,
+      'query($id: ID!, $rows: JSON!) { predict(versionId: $id, rows: $rows) }',
+      { id: versionId, rows },
+    );
+    expect(codeOf(foreign)).toBe('NOT_FOUND');
+
+    // A new user's reproduction: the documented plain script, which uses
+    // @tensorflow/tfjs (default backend) and the manifest, nothing of ours.
+    const folder = mkdtempSync(path.join(tmpdir(), 'chorus-plain-'));
+    writeFileSync(path.join(folder, 'model.zip'), zip);
+    writeFileSync(path.join(folder, 'rows.json'), JSON.stringify(rows));
+    const plain = await promisify(execFile)(process.execPath, [
+      'docs/examples/predict-plain.mjs',
+      path.join(folder, 'model.zip'),
+      path.join(folder, 'rows.json'),
+    ]).finally(() => rmSync(folder, { recursive: true, force: true }));
+    const reproduced = JSON.parse(plain.stdout) as typeof expected;
+    expect(reproduced.errors).toEqual([
+      expect.objectContaining({ row: 2, field: 'x1' }),
+    ]);
+    expectClose(
+      reproduced.predictions,
+      predicted.data!.predict.predictions,
+      1e-5,
+    );
 
     const aliased = await gql(
       project.key,
@@ -500,4 +440,50 @@ describe('training service', () => {
     expect(model2.data!.model.versions).toEqual([]);
     expect(await listing.text()).not.toContain('<Key>');
   });
+  it('starts a cancelled training over when it is retried, with every epoch once and one version', async () => {
+    const { project, model } = await modelOnThreeTargets(6000);
+    const jobId = await startTraining(project.key, model.id, {
+      epochs: 3,
+      batchSize: 16,
+    });
+    await waitForJob(project.key, jobId, (j) =>
+      j.metrics.some((m) => m.split === 'train'),
+    );
+    await gql(project.key, 'mutation($id: ID!) { cancelJob(id: $id) { id } }', {
+      id: jobId,
+    });
+    const stoppedAt = Date.now();
+    while (trainingChildren().length > 0 && Date.now() - stoppedAt < 20_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const retried = await gql(
+      project.key,
+      'mutation($id: ID!) { retryJob(id: $id) { id } }',
+      { id: jobId },
+    );
+    const job = await waitForJob(
+      project.key,
+      jobId,
+      (j) => ['SUCCEEDED', 'FAILED'].includes(j.status),
+      180_000,
+    );
+    const versions = await gql<{ model: { versions: { jobId: string }[] } }>(
+      project.key,
+      'query($id: ID!) { model(id: $id) { versions { jobId } } }',
+      { id: model.id },
+    );
+
+    expect(retried.errors).toBeUndefined();
+    expect(job.error).toBeNull();
+    expect(job.status).toBe('SUCCEEDED');
+    expect(job.attempts).toBe(2);
+    for (const task of ['price', 'premium', 'tier']) {
+      const epochs = job.metrics
+        .filter((m) => m.task === task && m.split === 'train')
+        .map((m) => m.epoch);
+      expect(epochs, task).toEqual([1, 2, 3]);
+    }
+    expect(versions.data!.model.versions).toEqual([{ jobId }]);
+  }, 200_000);
 });

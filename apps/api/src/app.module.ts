@@ -22,6 +22,7 @@ import { FederatedService } from './federated/federated.service';
 import { HealthController } from './health/health.controller';
 import { RestErrorFilter } from './http/error.filter';
 import { loggerOptions } from './http/logger.options';
+import { JobStepWeightsResolver } from './jobs/job-step-weights.resolver';
 import { JobsResolver } from './jobs/jobs.resolver';
 import { JobsService } from './jobs/jobs.service';
 import { ModelsController } from './models/models.controller';
@@ -89,6 +90,7 @@ export class AppModule {
         DatasetsResolver,
         DatasetsService,
         JobMetricsResolver,
+        JobStepWeightsResolver,
         JobsResolver,
         JobsService,
         FederatedResolver,

@@ -9,6 +9,7 @@ import type {
   PrismaClient,
   PrismaTransaction,
 } from '#libs/db';
+import { sqlExecutor } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import { listenJobEvents, publishJobEvent } from '#libs/jobs';
 import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
@@ -113,6 +114,12 @@ export class JobRunner {
         reportProgress: (progress, message, metrics) =>
           this.progress(job.id, attempt, progress, message, metrics),
       });
+      if (outcome.continuation !== undefined) {
+        await this.continueLater(job.id, attempt, outcome.continuation);
+        log.info({ attempt }, 'Job continues in a new delivery');
+
+        return;
+      }
       await this.finish(job.id, attempt, 'SUCCEEDED', {
         result: (outcome.result ?? {}) as Prisma.InputJsonValue,
       });
@@ -217,6 +224,41 @@ export class JobRunner {
         progress: job.progress,
         message,
         metrics,
+        at: new Date().toISOString(),
+      });
+    });
+  }
+
+  /**
+   * Queues a job that stopped at a checkpoint as a new delivery of the same
+   * row (QUEUED, progress kept), unless it was cancelled or superseded.
+   * The next claim is a new attempt, so fencing holds across segments.
+   */
+  private async continueLater(jobId: string, attempt: number, message: string) {
+    await this.options.prisma.$transaction(async (tx) => {
+      const updated = await tx.job.updateMany({
+        where: { id: jobId, attempt, status: 'RUNNING' },
+        data: { status: 'QUEUED', workerId: null },
+      });
+      if (updated.count === 0) {
+        return;
+      }
+      const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
+      await this.options.queue.enqueue(
+        { jobId, projectId: job.projectId, kind: job.kind },
+        {
+          capability: job.capability === 'GPU' ? 'gpu' : 'cpu',
+          priority: job.priority,
+          tx: sqlExecutor(tx),
+        },
+      );
+      await publishJobEvent(tx, {
+        projectId: job.projectId,
+        jobId,
+        kind: job.kind,
+        status: 'QUEUED',
+        progress: job.progress,
+        message,
         at: new Date().toISOString(),
       });
     });

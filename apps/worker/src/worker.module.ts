@@ -136,7 +136,12 @@ export class WorkerModule {
               logger,
               concurrency: env.WORKER_CONCURRENCY,
               databaseUrl: requireEnv(env, 'DATABASE_URL'),
-              capabilities: capability === 'gpu' ? ['gpu', 'cpu'] : ['cpu'],
+              capabilities:
+                capability === 'cpu'
+                  ? ['cpu']
+                  : env.WORKER_TAKES_CPU_JOBS
+                    ? ['gpu', 'cpu']
+                    : ['gpu'],
               handlers: [
                 new IngestHandler({ prisma, storage, logger }),
                 new SweepUploadsHandler({ env, prisma, storage }),

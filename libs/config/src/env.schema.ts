@@ -87,6 +87,13 @@ export const envSchema = z.object({
   WORKER_CAPABILITY: z
     .enum(['cpu', 'gpu'], { error: 'must be cpu or gpu' })
     .optional(),
+  // A GPU worker takes CPU jobs too unless this is false (keeps it for GPU work).
+  WORKER_TAKES_CPU_JOBS: bool.default(true),
+  // A training stops at the end of the epoch in which this time is up and
+  // continues as a new delivery, far inside pg-boss' 24-hour expiry.
+  TRAIN_SEGMENT_SECONDS: positiveInt
+    .max(72000, 'must be at most 72000 (20 hours, under the queue expiry)')
+    .default(21600),
 });
 
 export type Env = z.infer<typeof envSchema>;

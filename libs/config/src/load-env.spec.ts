@@ -18,6 +18,16 @@ describe('loadEnv', () => {
     );
   });
 
+  it('keeps a training segment inside the queue expiry', () => {
+    expect(loadEnv({}).TRAIN_SEGMENT_SECONDS).toBe(6 * 3600);
+    expect(() => loadEnv({ TRAIN_SEGMENT_SECONDS: '86400' })).toThrow(
+      /TRAIN_SEGMENT_SECONDS="86400": must be at most 72000/,
+    );
+    expect(
+      loadEnv({ WORKER_TAKES_CPU_JOBS: 'false' }).WORKER_TAKES_CPU_JOBS,
+    ).toBe(false);
+  });
+
   it('hides the value of secrets in the message', () => {
     try {
       loadEnv({ DATABASE_URL: 'mysql://root:secret@db/x' });

@@ -399,7 +399,12 @@ export class ModelsService {
   }
 
   async predict(principal: Principal, versionId: string, rows: unknown) {
-    const version = await this.findVersion(principal, versionId);
+    parseId(versionId);
+    // A cached version skips the look-up: only the key was checked.
+    const cached = this.predictors.cached(versionId, principal.projectId);
+    const version = cached
+      ? undefined
+      : await this.findVersion(principal, versionId);
     if (
       !Array.isArray(rows) ||
       rows.length === 0 ||
@@ -411,16 +416,18 @@ export class ModelsService {
         `rows must be a list of 1 to ${MAX_PREDICT_ROWS} objects of column values.`,
       );
     }
-    if (!version.artifactKey.endsWith('.zip')) {
+    if (version && !version.artifactKey.endsWith('.zip')) {
       throw ChorusError.badInput(
         'versionId',
         `Version ${version.id} is an imported backbone without heads; fineTune it with tasks, then predict with the new version.`,
       );
     }
-    const predictor = await this.predictors.get(
-      version.id,
-      version.artifactKey,
-    );
+    const predictor = await (cached ??
+      this.predictors.get({
+        id: version!.id,
+        projectId: principal.projectId,
+        artifactKey: version!.artifactKey,
+      }));
 
     return predictor.predict(rows as Record<string, unknown>[]);
   }

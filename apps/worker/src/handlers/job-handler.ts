@@ -20,8 +20,16 @@ export interface JobContext {
   ): Promise<void>;
 }
 
-/** What a handler returns when the job did what it should. */
-export type JobOutcome = { result?: Record<string, unknown> };
+/**
+ * What a handler returns when the job did what it should, or, with
+ * `continuation`, when it stopped on purpose at a stored checkpoint: the
+ * job is then queued again as a new delivery that continues from there
+ * (the message says why, for subscribers).
+ */
+export type JobOutcome = {
+  result?: Record<string, unknown>;
+  continuation?: string;
+};
 
 /** One handler per job kind, thin, calling into libs. */
 export interface JobHandler {

@@ -86,8 +86,9 @@ export class TrainHandler implements JobHandler {
     const input: TrainChildInput = {
       storage: childStorage(env),
       checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
-      resumeFrom: job.checkpointKey ?? undefined,
+      resumeFrom: await this.resumePoint(context),
       artifactKey,
+      segmentSeconds: env.TRAIN_SEGMENT_SECONDS,
       checkpoint: {
         everyEpochs: config.options.checkpointEveryEpochs ?? 1,
         everyMinutes: config.options.checkpointEveryMinutes,
@@ -110,20 +111,27 @@ export class TrainHandler implements JobHandler {
     const removeCheckpoints = () =>
       storage.removePrefix(`${jobPrefix}checkpoints/`).catch(() => 0);
     if (outcome.type === 'failed') {
-      await removeCheckpoints();
       if (outcome.code === 'ERROR') {
+        // Possibly transient (storage unavailable, say): the retry resumes
+        // from the recorded checkpoint, so it must stay.
         throw new Error(`Training failed: ${outcome.message}`);
       }
+      await removeCheckpoints();
       throw ChorusError.badInput(
         outcome.field ? `config.${outcome.field}` : 'config',
         outcome.message,
       );
     }
-    if (outcome.status === 'cancelled') {
+    if (outcome.status === 'cancelled' || outcome.status === 'segment-ended') {
       const row = await this.deps.prisma.job.findUnique({
         where: { id: job.id },
-        select: { status: true },
+        select: { status: true, checkpointEpoch: true },
       });
+      if (row?.status !== 'CANCELLED' && outcome.status === 'segment-ended') {
+        return {
+          continuation: `segment of ${env.TRAIN_SEGMENT_SECONDS} s ended after epoch ${row?.checkpointEpoch}; continuing from its checkpoint`,
+        };
+      }
       if (row?.status !== 'CANCELLED') {
         // Stopped by a worker shutdown or a queue expiry, not by the user:
         // keep the checkpoints, and let the retry resume from them.
@@ -176,6 +184,30 @@ export class TrainHandler implements JobHandler {
     };
   }
 
+  /**
+   * The checkpoint to continue from, if it is still stored. A cancelled or
+   * diverged run had its checkpoints removed: retried, it starts over, so
+   * what the earlier run recorded is cleared with the pointer.
+   */
+  private async resumePoint({ job, commit }: JobContext) {
+    if (!job.checkpointKey) {
+      return undefined;
+    }
+    if (await this.deps.storage.stat(job.checkpointKey)) {
+      return job.checkpointKey;
+    }
+    await commit(async (tx) => {
+      await tx.jobMetric.deleteMany({ where: { jobId: job.id } });
+      await tx.jobStepWeights.deleteMany({ where: { jobId: job.id } });
+      await tx.job.update({
+        where: { id: job.id },
+        data: { checkpointKey: null, checkpointEpoch: null, progress: 0 },
+      });
+    });
+
+    return undefined;
+  }
+
   private async record(context: JobContext, message: ChildMessage) {
     const { job } = context;
     if (message.type === 'backend') {
@@ -216,6 +248,10 @@ export class TrainHandler implements JobHandler {
         .epochs;
       await context.commit(async (tx) => {
         await tx.jobMetric.createMany({ data: rows, skipDuplicates: true });
+        await tx.jobStepWeights.createMany({
+          data: message.stepWeights.map((s) => ({ jobId: job.id, ...s })),
+          skipDuplicates: true,
+        });
         if (message.checkpointKey) {
           await tx.job.update({
             where: { id: job.id },

@@ -1,6 +1,8 @@
 import type { DatasetSchema } from '#libs/datasets';
 import type { FreezePolicy, ModelSpec, TrainOptions } from '#libs/training';
 
+import type { StepWeights } from './step-weights';
+
 /** What the worker tells its training child. */
 export interface TrainChildInput {
   storage: {
@@ -16,6 +18,12 @@ export interface TrainChildInput {
   resumeFrom?: string;
   /** Checkpoint cadence: every N epochs, or after M minutes. */
   checkpoint: { everyEpochs: number; everyMinutes?: number };
+  /**
+   * Once this many seconds have passed, the child stores a checkpoint at
+   * the end of the current epoch and stops with `segment-ended`. Unset: no
+   * segments (federated rounds, whose local trainings are short).
+   */
+  segmentSeconds?: number;
   /** Where the artifact zip goes once training ends. */
   artifactKey: string;
   spec: ModelSpec;
@@ -73,10 +81,13 @@ export type ChildMessage =
       combinedScore: number;
       /** Set when this epoch's checkpoint was stored. */
       checkpointKey?: string;
+      /** Task weights of this epoch's steps that are kept (see keepsStep). */
+      stepWeights: StepWeights[];
     }
   | {
       type: 'done';
-      status: 'completed' | 'early-stopped' | 'cancelled';
+      /** segment-ended: stopped at a stored checkpoint to continue later. */
+      status: 'completed' | 'early-stopped' | 'cancelled' | 'segment-ended';
       sha256?: string;
       sizeBytes?: number;
       metrics?: Record<string, Record<string, number>>;

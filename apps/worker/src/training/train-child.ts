@@ -21,6 +21,7 @@ import {
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
 import { readJson, remapCategories, shardBatches } from './shard-source';
+import { keepsStep, type StepWeights } from './step-weights';
 
 /**
  * The training child: the worker forks one per training attempt, so a
@@ -113,6 +114,8 @@ async function run(input: TrainChildInput) {
     ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
     : undefined;
 
+  const segmentStart = Date.now();
+  let segmentEnded = false;
   let lastCheckpoint = Date.now();
   const fineTune: Partial<TrainOptions> = base
     ? {
@@ -129,6 +132,7 @@ async function run(input: TrainChildInput) {
           : {}),
       }
     : {};
+  let stepWeights: StepWeights[] = [];
   const result = await train({
     ...input.options,
     ...fineTune,
@@ -136,9 +140,27 @@ async function run(input: TrainChildInput) {
     data,
     signal: input.mode === 'init' ? init.signal : controller.signal,
     resumeFrom,
+    // The worker stores the steps it needs; a history of every step would
+    // grow without bound on a long run.
+    recordSteps: false,
+    onBatch: ({ epoch, step, record }) => {
+      if (keepsStep(step)) {
+        stepWeights.push({
+          step,
+          epoch: epoch + 1,
+          weights: record.taskWeights,
+        });
+      }
+    },
     onEpoch: async ({ epoch, record, checkpoint }) => {
       const done = epoch + 1;
+      // Time is up for this segment: checkpoint now and continue later.
+      segmentEnded =
+        done < input.options.epochs &&
+        input.segmentSeconds !== undefined &&
+        Date.now() - segmentStart >= input.segmentSeconds * 1000;
       const due =
+        segmentEnded ||
         done % input.checkpoint.everyEpochs === 0 ||
         done === input.options.epochs ||
         (input.checkpoint.everyMinutes !== undefined &&
@@ -158,12 +180,20 @@ async function run(input: TrainChildInput) {
         validation: record.validation as Record<string, Record<string, number>>,
         combinedScore: record.combinedScore,
         checkpointKey: key,
+        stepWeights,
       });
+      stepWeights = [];
+      if (segmentEnded) {
+        controller.abort();
+      }
     },
   });
   if (result.status === 'cancelled' && input.mode !== 'init') {
     result.model.dispose();
-    await send({ type: 'done', status: 'cancelled' });
+    await send({
+      type: 'done',
+      status: segmentEnded ? 'segment-ended' : 'cancelled',
+    });
 
     return;
   }
