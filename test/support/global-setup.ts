@@ -12,7 +12,6 @@ import {
   PlatformProcess,
   startEmbeddedPostgres,
   startEmbeddedS3,
-  waitForReady,
 } from '#libs/embedded';
 
 /**
@@ -74,7 +73,7 @@ export default async function setup(project: TestProject) {
     );
     worker.start();
     api.start();
-    await waitForReady(`http://127.0.0.1:${port}/health/ready`);
+    await api.waitUntilReady(`http://127.0.0.1:${port}/health/ready`);
 
     project.provide('apiUrl', `http://127.0.0.1:${port}`);
     project.provide('adminKey', adminKey);

@@ -50,6 +50,27 @@ export class PlatformProcess {
     this.child = child;
   }
 
+  /**
+   * Waits until `url` answers. Fails at once if the process exits first,
+   * and either way the error carries the end of the process's output.
+   */
+  async waitUntilReady(url: string, timeoutMs = 120_000): Promise<void> {
+    const child = this.child;
+    const gone = () =>
+      !child || child.exitCode !== null || child.signalCode !== null;
+    try {
+      await waitForReady(url, timeoutMs, gone);
+    } catch (error) {
+      const state = gone()
+        ? `exited (${child?.exitCode ?? child?.signalCode})`
+        : 'still running';
+      throw new Error(
+        `${(error as Error).message}; the ${this.app} process is ${state}. Its last output:\n${this.output.join('').slice(-4000)}`,
+        { cause: error },
+      );
+    }
+  }
+
   /** SIGKILL: the process gets no chance to clean up. */
   kill(): Promise<void> {
     return this.signal('SIGKILL');
@@ -85,9 +106,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitForReady(url: string, timeoutMs = 60_000) {
+export async function waitForReady(
+  url: string,
+  timeoutMs = 60_000,
+  /** Stop waiting early when this says the server will never come. */
+  gaveUp: () => boolean = () => false,
+) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !gaveUp()) {
     try {
       if ((await fetch(url)).ok) {
         return;
@@ -97,5 +123,9 @@ export async function waitForReady(url: string, timeoutMs = 60_000) {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`${url} was not ready within ${timeoutMs / 1000} s`);
+  throw new Error(
+    gaveUp()
+      ? `${url} will not be ready`
+      : `${url} was not ready within ${timeoutMs / 1000} s`,
+  );
 }
