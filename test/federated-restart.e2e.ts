@@ -10,7 +10,7 @@ import { FederatedParticipant } from '#libs/client';
 import { freePort, waitForReady } from '#libs/embedded';
 
 import { gql } from './support/client';
-import { shopCsv } from './support/jobs';
+import { threeTargetCsv } from './support/training';
 
 const launcher = path.resolve('dist/apps/platform/src/main.js');
 
@@ -90,7 +90,7 @@ describe('a federated run across a platform restart', () => {
           Authorization: `Bearer ${key}`,
           'Content-Type': 'text/csv',
         },
-        body: shopCsv(200, 5),
+        body: threeTargetCsv(200, 5),
       });
       const datasetId = ((await upload.json()) as { id: string }).id;
       await until(async () => {

@@ -9,8 +9,8 @@ import {
   createModel,
   createTasks,
   readyDataset,
-  shopCsv,
-} from './support/jobs';
+  threeTargetCsv,
+} from './support/training';
 
 interface RunView {
   id: string;
@@ -99,7 +99,7 @@ async function federatedModel() {
   const reference = await readyDataset(
     project.key,
     'reference.csv',
-    shopCsv(200, 5),
+    threeTargetCsv(200, 5),
   );
   const [premium] = await createTasks(project.key, reference.id, [
     ['premium', 'BINARY', 'premium'],
@@ -128,7 +128,11 @@ describe('federated runs', { timeout: 240_000 }, () => {
     const silos: { id: string }[] = [];
     for (const seed of [21, 31, 41]) {
       silos.push(
-        await readyDataset(project.key, `silo-${seed}.csv`, shopCsv(150, seed)),
+        await readyDataset(
+          project.key,
+          `silo-${seed}.csv`,
+          threeTargetCsv(150, seed),
+        ),
       );
     }
     const started = await startRun(
@@ -177,7 +181,7 @@ describe('federated runs', { timeout: 240_000 }, () => {
       runId: run.id,
       token: credentials[0].token,
     });
-    const local = rowsOf(shopCsv(150, 51));
+    const local = rowsOf(threeTargetCsv(150, 51));
     const joined = client.participate(
       {
         rows: local.length,

@@ -6,10 +6,10 @@ import {
   createModel,
   createTasks,
   readyDataset,
-  shopCsv,
+  threeTargetCsv,
   trainVersion,
   waitForJob,
-} from './support/jobs';
+} from './support/training';
 
 const rows = [
   { x1: 0.5, x2: -0.2, colour: 'red' },
@@ -75,7 +75,11 @@ async function lineage(key: string, versionId: string) {
 /** A project with a READY shop dataset, price and premium tasks, a model. */
 async function shop() {
   const project = await newProject();
-  const dataset = await readyDataset(project.key, 'shop.csv', shopCsv(400));
+  const dataset = await readyDataset(
+    project.key,
+    'shop.csv',
+    threeTargetCsv(400),
+  );
   const [price, premium, tier] = await createTasks(project.key, dataset.id, [
     ['price', 'REGRESSION', 'price'],
     ['premium', 'BINARY', 'premium'],

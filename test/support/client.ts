@@ -123,7 +123,7 @@ export interface DatasetView {
 export async function settledDataset(
   key: string,
   id: string,
-  timeoutMs = 60_000,
+  timeoutMs = 120_000,
 ): Promise<DatasetView> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -6,9 +6,9 @@ import { gql, newProject, settledDataset, uploadDataset } from './client';
  * `rows` rows with three targets: price (regression), premium (binary) and
  * tier (multiclass), all functions of x1, x2 and colour (seeded).
  */
-export function threeTargetCsv(rows: number): string {
-  let seed = 11;
-  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+export function threeTargetCsv(rows: number, seed = 11): string {
+  let state = seed;
+  const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
   const lines = ['x1,x2,colour,price,premium,tier'];
   for (let i = 0; i < rows; i += 1) {
     const x1 = random() * 2 - 1;
@@ -27,10 +27,16 @@ export function threeTargetCsv(rows: number): string {
 
 export interface JobView {
   id: string;
+  kind: string;
   status: string;
   attempts: number;
-  result: { versionId?: string } | null;
-  error: { message: string; attempt?: number } | null;
+  result: ({ versionId?: string } & Record<string, unknown>) | null;
+  error: {
+    code?: string;
+    message: string;
+    field?: string;
+    attempt?: number;
+  } | null;
   metrics: {
     epoch: number;
     task: string;
@@ -40,17 +46,19 @@ export interface JobView {
   }[];
 }
 
+/** Polls a job until `done` holds (by default: it finished either way). */
 export async function waitForJob(
   key: string,
   id: string,
-  done: (job: JobView) => boolean,
-  timeoutMs = 120_000,
+  done: (job: JobView) => boolean = (job) =>
+    ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(job.status),
+  timeoutMs = 180_000,
 ): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const result = await gql<{ job: JobView }>(
       key,
-      `query($id: ID!) { job(id: $id) { id status attempts result error
+      `query($id: ID!) { job(id: $id) { id kind status attempts result error
         metrics { epoch task split name value } } }`,
       { id },
     );
@@ -65,26 +73,16 @@ export async function waitForJob(
 /** A project with a READY three-target dataset, its tasks and a model. */
 export async function modelOnThreeTargets(rows: number) {
   const project = await newProject();
-  const upload = await uploadDataset(
+  const dataset = await readyDataset(
     project.key,
     'shop.csv',
-    Buffer.from(threeTargetCsv(rows)),
+    threeTargetCsv(rows),
   );
-  const datasetId = String(upload.body.id);
-  expect((await settledDataset(project.key, datasetId)).status).toBe('READY');
-  const taskIds: string[] = [];
-  for (const [name, kind, target] of [
+  const taskIds = await createTasks(project.key, dataset.id, [
     ['price', 'REGRESSION', 'price'],
     ['premium', 'BINARY', 'premium'],
     ['tier', 'MULTICLASS', 'tier'],
-  ]) {
-    const created = await gql<{ createTask: { id: string } }>(
-      project.key,
-      `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
-      { input: { datasetId, name, kind, targets: [target] } },
-    );
-    taskIds.push(created.data!.createTask.id);
-  }
+  ]);
   const model = await gql<{
     createModel: { id: string; spec: { features: string[] } };
   }>(
@@ -99,7 +97,7 @@ export async function modelOnThreeTargets(rows: number) {
     },
   );
 
-  return { project, datasetId, model: model.data!.createModel };
+  return { project, datasetId: dataset.id, model: model.data!.createModel };
 }
 
 /** Starts a training; `capability` GPU leaves it to GPU workers. */
@@ -121,4 +119,79 @@ export async function startTraining(
   }
 
   return started.data.startTraining.id;
+}
+
+/** Uploads CSV text and waits until the dataset is READY. */
+export async function readyDataset(key: string, name: string, csv: string) {
+  const upload = await uploadDataset(key, name, Buffer.from(csv));
+  expect(upload.status).toBe(201);
+  const id = String(upload.body.id);
+  const dataset = await settledDataset(key, id);
+  expect(dataset.status).toBe('READY');
+
+  return dataset;
+}
+
+/** Creates tasks on a dataset: [name, kind, target] each; returns ids. */
+export async function createTasks(
+  key: string,
+  datasetId: string,
+  tasks: [string, string, string][],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const [name, kind, target] of tasks) {
+    const created = await gql<{ createTask: { id: string } }>(
+      key,
+      `mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }`,
+      { input: { datasetId, name, kind, targets: [target] } },
+    );
+    if (!created.data) {
+      throw new Error(JSON.stringify(created.errors));
+    }
+    ids.push(created.data.createTask.id);
+  }
+
+  return ids;
+}
+
+export async function createModel(
+  key: string,
+  input: {
+    name: string;
+    taskIds: string[];
+    features?: string[];
+    backbone?: object;
+  },
+): Promise<string> {
+  const created = await gql<{ createModel: { id: string } }>(
+    key,
+    `mutation($input: CreateModelInput!) { createModel(input: $input) { id } }`,
+    { input },
+  );
+  if (!created.data) {
+    throw new Error(JSON.stringify(created.errors));
+  }
+
+  return created.data.createModel.id;
+}
+
+/** Trains a model to completion; returns the new version's id. */
+export async function trainVersion(
+  key: string,
+  modelId: string,
+  config: object,
+): Promise<string> {
+  const started = await gql<{ startTraining: { id: string } }>(
+    key,
+    `mutation($id: ID!, $config: JSON) { startTraining(modelId: $id, config: $config) { id } }`,
+    { id: modelId, config },
+  );
+  if (!started.data) {
+    throw new Error(JSON.stringify(started.errors));
+  }
+  const job = await waitForJob(key, started.data.startTraining.id);
+  expect(job.error).toBeNull();
+  expect(job.status).toBe('SUCCEEDED');
+
+  return String(job.result!.versionId);
 }

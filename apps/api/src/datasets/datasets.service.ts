@@ -445,6 +445,9 @@ export class DatasetsService {
             kind: 'INGEST',
             config: { datasetId: row.id },
             datasetIds: [row.id],
+            // Validation is short and someone waits for it: it goes ahead
+            // of queued trainings.
+            priority: 10,
           },
           tx,
         );
