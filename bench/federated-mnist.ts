@@ -265,7 +265,7 @@ function printTable(runs: FederatedRun[], central: FederatedRun) {
   const cell = (text: string) => text.padStart(6);
   console.log(
     `\naccuracy % of the global after round (centralised: ` +
-      `${central.accuracy[0] === undefined ? '-' : percent(central.accuracy[0])}% ` +
+      `${percent(central.accuracy[0])}% ` +
       `after ${ROUNDS * LOCAL_EPOCHS} epochs)`,
   );
   console.log(
