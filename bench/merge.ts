@@ -2,14 +2,17 @@
  * Merges 8 versions of a ~5 million parameter model (an MLP 3 -> 6 x 1024 ->
  * head, about 20 MB of weights each) stored in S3, and compares the wall time
  * of mergeArtifacts with streaming the same 8 objects from storage and
- * throwing the bytes away. Each measurement runs in its own process, so its
- * peak RSS (process.memoryUsage().rss sampled every 10 ms) is its own.
+ * throwing the bytes away. The embedded S3 server runs in a child process of
+ * its own, so both measurements talk to the same out-of-process server, and
+ * each measurement runs in another process, so its peak RSS
+ * (process.memoryUsage().rss sampled every 10 ms) is its own.
  *
  *   npm run build && node dist/bench/merge.js
+ *   ROUNDS=1 PROFILE_DIR=/tmp/merge-prof node dist/bench/merge.js
  *
  * Goal: merge / read <= 1.5, and memory bounded by a few tensors.
  */
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,7 +32,9 @@ import { tabularDataset } from '../libs/training/src/testing/synthetic';
 const MIB = 1024 * 1024;
 const VERSIONS = 8;
 const WIDTHS = [1024, 1024, 1024, 1024, 1024, 1024];
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+/** With PROFILE_DIR set, the merge processes write CPU profiles there. */
+const PROFILE_DIR = process.env.PROFILE_DIR;
 
 interface ChildResult {
   mode: string;
@@ -101,6 +106,37 @@ async function child(mode: string, config: string): Promise<void> {
   process.stdout.write(JSON.stringify(result));
 }
 
+/** Child mode: serve S3 until the parent goes away. */
+async function serveS3(directory: string) {
+  const s3 = await startEmbeddedS3({ directory, port: 0 });
+  process.send!({
+    endpoint: s3.endpoint,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+  });
+  process.on('disconnect', () => void s3.stop().then(() => process.exit(0)));
+}
+
+interface S3Process {
+  /** JSON of endpoint, accessKey and secretKey. */
+  config: string;
+  stop: () => void;
+}
+
+function forkS3(directory: string): Promise<S3Process> {
+  const server = fork(__filename, ['--s3-server', directory]);
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.once('message', (message) =>
+      resolve({
+        config: JSON.stringify(message),
+        stop: () => server.disconnect(),
+      }),
+    );
+  });
+}
+
 /** Trains the model for one step and stores 8 perturbed versions of it. */
 async function storeVersions(storage: ObjectStorage): Promise<number> {
   await selectBackend({ prefer: ['wasm', 'cpu'] });
@@ -135,22 +171,28 @@ async function main() {
   if (flag === '--child') {
     return child(mode, childConfig);
   }
+  if (flag === '--s3-server') {
+    return serveS3(mode);
+  }
   const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-merge-'));
-  const s3 = await startEmbeddedS3({ directory: dir, port: 0 });
-  const config = JSON.stringify({
-    endpoint: s3.endpoint,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-  });
+  const s3 = await forkS3(dir);
+  const { config } = s3;
   const storage = storageFor(config);
   await storage.ensureBucket();
   const parameters = await storeVersions(storage);
   const run = (childMode: string): Promise<ChildResult> =>
     new Promise((resolve, reject) => {
-      // Asynchronous, so the embedded S3 server in this process keeps serving.
       execFile(
         process.execPath,
-        [__filename, '--child', childMode, config],
+        [
+          ...(PROFILE_DIR && childMode !== 'read'
+            ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
+            : []),
+          __filename,
+          '--child',
+          childMode,
+          config,
+        ],
         { maxBuffer: MIB },
         (error, stdout) =>
           error ? reject(error) : resolve(JSON.parse(stdout) as ChildResult),
@@ -189,7 +231,7 @@ async function main() {
       ].join(' | '),
     );
   }
-  await s3.stop();
+  s3.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 
