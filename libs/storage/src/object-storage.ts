@@ -139,6 +139,37 @@ export class ObjectStorage {
     );
   }
 
+  /**
+   * Streams a whole object together with its size (from the response, so
+   * without a stat first), or undefined when it does not exist.
+   */
+  async getWithSize(
+    key: string,
+  ): Promise<{ body: Readable; size: number } | undefined> {
+    let body: Readable;
+    try {
+      body = await this.client.getObject(this.bucket, key);
+    } catch (error) {
+      if (isNotFound(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+    const length = (body as http.IncomingMessage).headers?.['content-length'];
+    const size = length === undefined ? NaN : Number(length);
+    if (Number.isSafeInteger(size)) {
+      return { body, size };
+    }
+    const info = await this.stat(key);
+    if (!info) {
+      body.destroy();
+
+      return undefined;
+    }
+
+    return { body, size: info.size };
+  }
+
   /** Size and etag of an object, or undefined when it does not exist. */
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
