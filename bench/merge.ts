@@ -11,6 +11,10 @@
  *   ROUNDS=1 PROFILE_DIR=/tmp/merge-prof node dist/bench/merge.js
  *
  * Goal: merge / read <= 1.5, and memory bounded by a few tensors.
+ *
+ * Two more runs split the merge's time: `tensors` opens the 8 artifacts and
+ * reads every tensor, in lockstep as the merge does, and throws them away;
+ * `write` writes one merged-size artifact from values held in memory.
  */
 import { execFile, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,7 +22,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { startEmbeddedS3 } from '#libs/embedded';
-import { mergeArtifacts, type MergeStrategy } from '#libs/federation';
+import {
+  mergeArtifacts,
+  openArtifactWeights,
+  readArtifactMetadata,
+  writeArtifact,
+  type MergeStrategy,
+} from '#libs/federation';
 import { ObjectStorage } from '#libs/storage';
 import {
   exportArtifact,
@@ -88,6 +98,33 @@ async function child(mode: string, config: string): Promise<void> {
       }),
     );
     result.bytesRead = sizes.reduce((a, b) => a + b, 0);
+  } else if (mode === 'tensors') {
+    const readers = await Promise.all(
+      Array.from({ length: VERSIONS }, (_, k) =>
+        openArtifactWeights(storage, keyOf(k)),
+      ),
+    );
+    for (;;) {
+      const tensors = await Promise.all(readers.map((r) => r.read()));
+      if (!tensors[0]) {
+        break;
+      }
+      tensors.forEach((t) => (result.bytesRead += t!.values.byteLength));
+    }
+  } else if (mode === 'write') {
+    const meta = await readArtifactMetadata(storage, keyOf(0));
+    const stored = await writeArtifact(storage, {
+      key: 'written.zip',
+      modelJson: meta.modelJson,
+      manifest: meta.manifest,
+      specs: meta.specs,
+      values: (async function* () {
+        for (const spec of meta.specs) {
+          yield new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+        }
+      })(),
+    });
+    result.outputMib = stored.sizeBytes / MIB;
   } else {
     const merged = await mergeArtifacts(storage, {
       sources: Array.from({ length: VERSIONS }, (_, k) => ({
@@ -194,8 +231,14 @@ async function main() {
           config,
         ],
         { maxBuffer: MIB },
-        (error, stdout) =>
-          error ? reject(error) : resolve(JSON.parse(stdout) as ChildResult),
+        (error, stdout, stderr) => {
+          process.stderr.write(stderr);
+          if (error) {
+            reject(error);
+          } else {
+            resolve(JSON.parse(stdout) as ChildResult);
+          }
+        },
       );
     });
 
@@ -211,7 +254,7 @@ async function main() {
   // each run's best round is reported.
   const best = new Map<string, ChildResult>();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of ['read', 'fedavg', 'median']) {
+    for (const mode of ['read', 'tensors', 'write', 'fedavg', 'median']) {
       const result = await run(mode);
       if (result.seconds < (best.get(mode)?.seconds ?? Infinity)) {
         best.set(mode, result);

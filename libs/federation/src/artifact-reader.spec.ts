@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yazl from 'yazl';
 
 import type { ObjectStorage } from '#libs/storage';
 import type { Artifact } from '#libs/training';
@@ -55,6 +58,45 @@ describe('artifact readers', () => {
     const { reader, tensors } = await readBack('legacy.zip');
 
     expect(reader.deflated).toBe(true);
+    expect(tensors).toEqual(tensorsOf(artifact));
+  });
+
+  it('reads a zip small enough to come whole with the first bytes', async () => {
+    const small = await tinyArtifact();
+    await putArtifact(storage, 'small.zip', small);
+
+    const { tensors } = await readBack('small.zip');
+
+    expect(tensors).toEqual(tensorsOf(small));
+  });
+
+  it.each([
+    ['reads on through', 200 * 1024, 'near.zip'],
+    ['makes a GET of its own for', 2 * 1024 * 1024, 'far.zip'],
+  ])('%s weights.bin after %i bytes of another entry', async (_, skip, key) => {
+    // Up to 1 MiB past the first bytes read is read through and dropped.
+    const zip = new yazl.ZipFile();
+    zip.addBuffer(randomBytes(skip), 'notes.bin', {
+      compress: false,
+    });
+    zip.addBuffer(Buffer.from(artifact.modelJson), 'model.json');
+    zip.addBuffer(Buffer.from(artifact.weights), 'weights.bin', {
+      compress: false,
+    });
+    zip.addBuffer(
+      Buffer.from(JSON.stringify(artifact.manifest)),
+      'manifest.json',
+    );
+    zip.end();
+    const parts: Buffer[] = [];
+    for await (const part of zip.outputStream) {
+      parts.push(part as Buffer);
+    }
+    const bytes = Buffer.concat(parts);
+    await storage.put(key, bytes, bytes.length);
+
+    const { tensors } = await readBack(key);
+
     expect(tensors).toEqual(tensorsOf(artifact));
   });
 

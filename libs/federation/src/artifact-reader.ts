@@ -77,11 +77,12 @@ class StorageRangeReader extends yauzl.RandomAccessReader {
     super();
   }
 
-  async prefetch(): Promise<void> {
-    const headEnd = Math.min(this.size, CACHE_BYTES);
+  /** Fetches the head (unless given, already read) and the tail. */
+  async prefetch(given?: Buffer): Promise<void> {
+    const headEnd = given?.length ?? Math.min(this.size, CACHE_BYTES);
     this.tailStart = Math.max(headEnd, this.size - CACHE_BYTES);
     const [head, tail] = await Promise.all([
-      this.fetch(0, headEnd),
+      given ?? this.fetch(0, headEnd),
       this.fetch(this.tailStart, this.size),
     ]);
     this.head = head;
@@ -128,15 +129,60 @@ interface OpenZip extends ArtifactMetadata {
   weights: yauzl.Entry;
 }
 
-async function openZip(storage: ObjectStorage, key: string): Promise<OpenZip> {
-  const info = await storage.stat(key);
-  if (!info) {
+/**
+ * A GET of a whole object, of which the first `head.length` bytes have been
+ * read; `chunks` goes on from there.
+ */
+interface WholeObject {
+  body: Readable;
+  chunks: AsyncIterator<unknown>;
+  head: Buffer;
+  size: number;
+}
+
+/** Starts a GET of the whole object and reads its first bytes. */
+async function getWhole(
+  storage: ObjectStorage,
+  key: string,
+): Promise<WholeObject> {
+  const got = await storage.getWithSize(key);
+  if (!got) {
     throw ChorusError.notFound('artifact', key);
   }
-  const reader = new StorageRangeReader(storage, key, info.size);
-  await reader.prefetch();
+  const { body, size } = got;
+  const chunks = body[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let read = 0;
+  try {
+    while (read < Math.min(size, CACHE_BYTES)) {
+      const next = await chunks.next();
+      if (next.done) {
+        break;
+      }
+      parts.push(next.value as Buffer);
+      read += (next.value as Buffer).length;
+    }
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+
+  return { body, chunks, head: Buffer.concat(parts, read), size };
+}
+
+async function openZip(
+  storage: ObjectStorage,
+  key: string,
+  whole?: WholeObject,
+): Promise<OpenZip> {
+  const size = whole?.size ?? (await storage.stat(key))?.size;
+  if (size === undefined) {
+    throw ChorusError.notFound('artifact', key);
+  }
+  const reader = new StorageRangeReader(storage, key, size);
+  await reader.prefetch(whole?.head);
   const zip = await yauzl
-    .fromRandomAccessReaderPromise(reader, info.size, { autoClose: false })
+    .fromRandomAccessReaderPromise(reader, size, { autoClose: false })
     .catch((error: Error) => {
       throw new Error(`The object ${key} is not a zip: ${error.message}`);
     });
@@ -198,20 +244,31 @@ export async function weightSpecsOfArtifact(
 }
 
 /**
- * Opens an artifact zip in storage: the central directory through ranged
- * reads, then weights.bin as one sequential stream (inflated when the
- * artifact is an older, deflated one), one tensor at a time.
+ * Opens an artifact zip in storage, one tensor at a time, in two round
+ * trips: a GET of the whole object, whose first bytes hold model.json and
+ * weights.bin's local header and whose size gives where the tail is, then a
+ * ranged GET of the tail (central directory, manifest.json). weights.bin
+ * then comes from the first GET as it goes on (inflated when the artifact
+ * is an older, deflated one).
  */
 export async function openArtifactWeights(
   storage: ObjectStorage,
   key: string,
   options: { pool?: TensorPool } = {},
 ): Promise<ArtifactWeightsReader> {
-  const open = await openZip(storage, key);
-  let stream: Readable;
+  const whole = await getWhole(storage, key);
+  let open: OpenZip;
+  let stream: AsyncIterable<unknown>;
   try {
-    stream = await openEntryData(storage, key, open.zip, open.weights);
+    open = await openZip(storage, key, whole);
   } catch (error) {
+    whole.body.destroy();
+    throw error;
+  }
+  try {
+    stream = await openEntryData(storage, key, open, whole);
+  } catch (error) {
+    whole.body.destroy();
     open.zip.close();
     throw error;
   }
@@ -226,6 +283,8 @@ export async function openArtifactWeights(
     await tensors.close();
     if (!closed) {
       closed = true;
+      // Also when no tensor was read, so the GET's body was never pulled.
+      whole.body.destroy();
       open.zip.close();
     }
   };
@@ -249,16 +308,17 @@ export async function openArtifactWeights(
 }
 
 /**
- * The data of one entry as a single ranged GET, inflated when deflated.
- * Bypasses yauzl's stream stages, which cost more than the transfer itself
- * on large entries.
+ * The data of weights.bin, inflated when deflated: read on from the GET of
+ * the whole object when it starts near enough, else as a ranged GET of its
+ * own. Bypasses yauzl's stream stages, which cost more than the transfer
+ * itself on large entries.
  */
 async function openEntryData(
   storage: ObjectStorage,
   key: string,
-  zip: yauzl.ZipFile,
-  entry: yauzl.Entry,
-): Promise<Readable> {
+  { zip, weights: entry }: OpenZip,
+  whole: WholeObject,
+): Promise<AsyncIterable<unknown>> {
   if (entry.isEncrypted() || ![0, 8].includes(entry.compressionMethod)) {
     throw new Error(
       `The artifact ${key} stores ${entry.fileName} with zip method ` +
@@ -268,21 +328,70 @@ async function openEntryData(
   const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, {
     minimal: true,
   });
-  if (entry.compressedSize === 0) {
-    return Readable.from([]);
+  let body: AsyncIterable<unknown>;
+  if (fileDataStart - whole.head.length <= SKIP_BYTES) {
+    body = sliceOf(whole, fileDataStart, entry.compressedSize, key);
+  } else {
+    whole.body.destroy();
+    body =
+      entry.compressedSize === 0
+        ? Readable.from([])
+        : await storage.get(key, {
+            start: fileDataStart,
+            end: fileDataStart + entry.compressedSize - 1,
+          });
   }
-  const body = await storage.get(key, {
-    start: fileDataStart,
-    end: fileDataStart + entry.compressedSize - 1,
-  });
   if (entry.compressionMethod === 0) {
     return body;
   }
   const inflate = createInflateRaw();
   // pipeline destroys both sides on failure; `inflate` carries the error on.
-  pipeline(body, inflate, () => undefined);
+  pipeline(Readable.from(body), inflate, () => undefined);
 
   return inflate;
+}
+
+/**
+ * Most bytes the GET of a whole object is read on and thrown away to reach
+ * weights.bin, rather than making a ranged GET for it.
+ */
+const SKIP_BYTES = 1024 * 1024;
+
+/** The bytes [start, start + length) of a whole object, ending its GET. */
+async function* sliceOf(
+  whole: WholeObject,
+  start: number,
+  length: number,
+  key: string,
+): AsyncGenerator<Buffer> {
+  let position = whole.head.length;
+  let left = length;
+  try {
+    if (start < position && left > 0) {
+      const part = whole.head.subarray(start, start + left);
+      left -= part.length;
+      yield part;
+    }
+    while (left > 0) {
+      const next = await whole.chunks.next();
+      if (next.done) {
+        throw new Error(
+          `The artifact ${key} ended ${left} bytes before the end of ` +
+            `${ARTIFACT_FILES.weights}.`,
+        );
+      }
+      const chunk = next.value as Buffer;
+      const from = Math.max(0, start - position);
+      position += chunk.length;
+      if (from < chunk.length) {
+        const part = chunk.subarray(from, from + left);
+        left -= part.length;
+        yield part;
+      }
+    }
+  } finally {
+    whole.body.destroy();
+  }
 }
 
 async function* iterate(

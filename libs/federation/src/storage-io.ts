@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
 
 import yazl from 'yazl';
 
@@ -18,6 +19,9 @@ import {
 
 /** Multipart part size of the objects this library writes. */
 export const PART_BYTES = 8 * 1024 * 1024;
+
+/** The largest object S3 takes in one PUT; larger ones go multipart. */
+const SINGLE_PUT_BYTES = 5 * 1024 * 1024 * 1024;
 
 /** Where an object was written: its sha256 and size. */
 export interface StoredObject {
@@ -57,6 +61,30 @@ export async function storeStream(
   return { sha256: result.sha256, sizeBytes: result.bytes };
 }
 
+/**
+ * Streams a body of known size into storage as one PUT, hashing it on the
+ * way: no parts to send and no completion for the server to assemble.
+ */
+export async function storeSized(
+  storage: ObjectStorage,
+  key: string,
+  body: Readable,
+  sizeBytes: number,
+  contentType = WEIGHTS_CONTENT_TYPE,
+): Promise<StoredObject> {
+  const hash = createHash('sha256');
+  const hashed = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  body.on('error', (error: Error) => hashed.destroy(error));
+  await storage.putStream(key, body.pipe(hashed), sizeBytes, contentType);
+
+  return { sha256: hash.digest('hex'), sizeBytes };
+}
+
 /** Options for {@link writeArtifact}. */
 export interface WriteArtifactOptions {
   key: string;
@@ -69,9 +97,9 @@ export interface WriteArtifactOptions {
 }
 
 /**
- * Writes an artifact zip like zipArtifact's (fixed dates, weights.bin
- * stored uncompressed) as a stream into storage, pulling one tensor at a
- * time.
+ * Writes an artifact zip like zipArtifact's (fixed dates, every entry
+ * stored uncompressed, so the zip's size is known before its first byte) as
+ * a stream into storage, pulling one tensor at a time.
  */
 export async function writeArtifact(
   storage: ObjectStorage,
@@ -112,6 +140,7 @@ export async function writeArtifact(
   const zip = new yazl.ZipFile();
   zip.addBuffer(Buffer.from(JSON.stringify(modelJson)), ARTIFACT_FILES.model, {
     mtime,
+    compress: false,
   });
   zip.addReadStream(weights, ARTIFACT_FILES.weights, {
     mtime,
@@ -121,12 +150,28 @@ export async function writeArtifact(
   zip.addBuffer(
     Buffer.from(JSON.stringify(options.manifest, null, 2)),
     ARTIFACT_FILES.manifest,
-    { mtime },
+    { mtime, compress: false },
   );
-  zip.end();
+  // With every size known and nothing deflated, yazl reports the total
+  // before it writes anything.
+  const zipBytes = await new Promise<number>((resolve) => {
+    // @types/yazl leaves out the callback's argument, the total (-1 when
+    // it cannot be known).
+    const reportTotal = resolve as (total: number) => void;
+    zip.end(undefined, reportTotal as () => void);
+  });
   const output = zip.outputStream as Readable;
   zip.on('error', (error: Error) => output.destroy(error));
   weights.on('error', (error: Error) => output.destroy(error));
+  if (zipBytes >= 0 && zipBytes <= SINGLE_PUT_BYTES) {
+    return storeSized(
+      storage,
+      options.key,
+      output,
+      zipBytes,
+      'application/zip',
+    );
+  }
 
   return storeStream(storage, options.key, output, 'application/zip');
 }

@@ -1,4 +1,7 @@
-import { Readable } from 'node:stream';
+import http from 'node:http';
+import https from 'node:https';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 import { Client } from 'minio';
 
@@ -77,6 +80,48 @@ export class ObjectStorage {
     });
   }
 
+  /**
+   * Streams an object of known size in one PUT without holding it in
+   * memory. The minio client signs the sha256 of a body sent over http, and
+   * so reads a stream whole first; a presigned URL (unsigned payload) lets
+   * the bytes go out as they come. `body` must give exactly `size` bytes.
+   */
+  async putStream(
+    key: string,
+    body: Readable,
+    size: number,
+    contentType = 'application/octet-stream',
+  ): Promise<void> {
+    const url = new URL(
+      await this.presignPut(
+        key,
+        Math.min(PUT_URL_SECONDS, this.presignMaxSeconds),
+      ),
+    );
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'PUT',
+      headers: { 'Content-Length': size, 'Content-Type': contentType },
+    });
+    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+      request.once('response', resolve);
+      request.once('error', reject);
+    });
+    const sent = pipeline(body, exactly(size, key), request);
+    sent.catch(() => undefined);
+    // The body's own error when it failed first, else the server's answer
+    // (which may come early, refusing the request).
+    const answer = await Promise.race([response, sent.then(() => response)]);
+    const text = (await collectText(answer)).trim();
+    if (answer.statusCode !== 200) {
+      const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? 'no error code';
+      body.destroy();
+      throw new Error(
+        `The storage refused the object ${key}: HTTP ${answer.statusCode} (${code}).`,
+      );
+    }
+    await sent;
+  }
+
   /** Streams an object, or the byte range [start, end] of it. */
   async get(
     key: string,
@@ -92,6 +137,37 @@ export class ObjectStorage {
       range.start,
       range.end - range.start + 1,
     );
+  }
+
+  /**
+   * Streams a whole object together with its size (from the response, so
+   * without a stat first), or undefined when it does not exist.
+   */
+  async getWithSize(
+    key: string,
+  ): Promise<{ body: Readable; size: number } | undefined> {
+    let body: Readable;
+    try {
+      body = await this.client.getObject(this.bucket, key);
+    } catch (error) {
+      if (isNotFound(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+    const length = (body as http.IncomingMessage).headers?.['content-length'];
+    const size = length === undefined ? NaN : Number(length);
+    if (Number.isSafeInteger(size)) {
+      return { body, size };
+    }
+    const info = await this.stat(key);
+    if (!info) {
+      body.destroy();
+
+      return undefined;
+    }
+
+    return { body, size: info.size };
   }
 
   /** Size and etag of an object, or undefined when it does not exist. */
@@ -239,6 +315,40 @@ export class ObjectStorage {
 
     return requested;
   }
+}
+
+/** Expiry of the URL putStream sends its body to; checked on arrival. */
+const PUT_URL_SECONDS = 300;
+
+/**
+ * Passes a body through, failing it when it gives more or fewer bytes than
+ * its Content-Length promised (the server would otherwise wait for the rest).
+ */
+function exactly(size: number, key: string): Transform {
+  let seen = 0;
+  const mismatch = () =>
+    new Error(
+      `The body of ${key} gave ${seen} bytes; its size was given as ${size}.`,
+    );
+
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > size ? mismatch() : null, chunk);
+    },
+    flush(done) {
+      done(seen === size ? null : mismatch());
+    },
+  });
+}
+
+async function collectText(stream: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) {
+    parts.push(part as Buffer);
+  }
+
+  return Buffer.concat(parts).toString('utf8');
 }
 
 function isNotFound(error: unknown): boolean {
