@@ -37,11 +37,15 @@ export function superviseChild(
     };
     // Cancelled, shutting down, or given up by the queue: the child stops
     // before its next step and reports `cancelled`.
+    // A child that is exiting can no longer be written to: the callback
+    // takes the EPIPE, which would otherwise be an 'error' event that ends
+    // the worker; the child's exit is handled below.
     const stop = () => {
       if (child.connected) {
-        child.send({ type: 'cancel' });
+        child.send({ type: 'cancel' }, () => undefined);
       }
     };
+    child.on('error', (error) => fail(error));
     context.signal.addEventListener('abort', stop, { once: true });
     child.on('message', (message: ChildMessage) => {
       // Handled in order: an epoch is recorded before the next one.
