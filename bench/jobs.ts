@@ -177,7 +177,9 @@ async function main() {
     await sleep(3000);
     const two = await runEight();
     console.log(
-      `8 training jobs: 1 worker ${one.seconds.toFixed(1)} s, 2 workers ${two.seconds.toFixed(1)} s, throughput ratio ${(one.seconds / two.seconds).toFixed(2)}`,
+      `8 training jobs: 1 worker ${one.seconds.toFixed(1)} s, 2 workers ` +
+        `${two.seconds.toFixed(1)} s, throughput ratio ` +
+        `${(one.seconds / two.seconds).toFixed(2)}`,
     );
 
     // 3. Predict through the API against the same predictor in process.
@@ -232,7 +234,9 @@ async function main() {
       const apiRate = percentile(apiRates, 50);
       const localRate = percentile(localRates, 50);
       console.log(
-        `predict ${size} rows a call: API ${apiRate.toFixed(0)} rows/s, in process ${localRate.toFixed(0)} rows/s, ratio ${(apiRate / localRate).toFixed(2)}`,
+        `predict ${size} rows a call: API ${apiRate.toFixed(0)} rows/s, in ` +
+          `process ${localRate.toFixed(0)} rows/s, ratio ` +
+          `${(apiRate / localRate).toFixed(2)}`,
       );
     }
     local.dispose();

@@ -105,13 +105,16 @@ describe('a federated run across a platform restart', () => {
       }, 'the dataset');
       const task = await gql<{ createTask: { id: string } }>(
         key,
-        `mutation($d: ID!) { createTask(input: { datasetId: $d, name: "premium", kind: BINARY, targets: ["premium"] }) { id } }`,
+        `mutation($d: ID!) { createTask(input: { datasetId: $d, name: ` +
+          `"premium", kind: BINARY, targets: ["premium"] }) { id } }`,
         { d: datasetId },
         base,
       );
       const model = await gql<{ createModel: { id: string } }>(
         key,
-        `mutation($t: ID!) { createModel(input: { name: "m", taskIds: [$t], features: ["x1", "x2", "colour"], backbone: { kind: "mlp", widths: [8] } }) { id } }`,
+        `mutation($t: ID!) { createModel(input: { name: "m", taskIds: ` +
+          `[$t], features: ["x1", "x2", "colour"], backbone: { kind: "mlp", ` +
+          `widths: [8] } }) { id } }`,
         { t: task.data!.createTask.id },
         base,
       );

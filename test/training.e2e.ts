@@ -295,7 +295,8 @@ describe('training service', () => {
 
     const listed = await gql<{ jobs: { nodes: { id: string }[] } }>(
       project.key,
-      'query($m: ID!) { jobs(kind: TRAIN, modelId: $m, status: SUCCEEDED, first: 100) { nodes { id } } }',
+      'query($m: ID!) { jobs(kind: TRAIN, modelId: $m, status: SUCCEEDED, ' +
+        'first: 100) { nodes { id } } }',
       { m: model.id },
     );
     expect(new Set(listed.data!.jobs.nodes.map((j) => j.id))).toEqual(

@@ -35,7 +35,8 @@ async function predict(key: string, versionId: string) {
 async function fineTune(key: string, baseVersionId: string, input: object) {
   return gql<{ fineTune: { id: string; kind: string } }>(
     key,
-    `mutation($base: ID!, $input: FineTuneInput) { fineTune(baseVersionId: $base, input: $input) { id kind } }`,
+    `mutation($base: ID!, $input: FineTuneInput) { fineTune(baseVersionId: ` +
+      `$base, input: $input) { id kind } }`,
     { base: baseVersionId, input },
   );
 }

@@ -54,7 +54,8 @@ export async function createApiApp(env: Env): Promise<NestFastifyApplication> {
     new DocumentBuilder()
       .setTitle('Chorus REST API')
       .setDescription(
-        'Streaming uploads and downloads, health and metrics. Everything else is GraphQL at /graphql.',
+        'Streaming uploads and downloads, health and metrics. Everything ' +
+          'else is GraphQL at /graphql.',
       )
       .setVersion('1')
       .addBearerAuth()

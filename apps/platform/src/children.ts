@@ -34,7 +34,8 @@ export class Child {
       this.restarts = this.restarts.filter((at) => now - at < 60_000);
       if (this.restarts.length >= 5) {
         this.options.log(
-          `${this.options.name} exited (${signal ?? code}) five times in a minute; not restarting it.`,
+          `${this.options.name} exited (${signal ?? code}) five times in a ` +
+            `minute; not restarting it.`,
         );
         process.kill(process.pid, 'SIGTERM');
 

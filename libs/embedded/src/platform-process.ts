@@ -65,7 +65,8 @@ export class PlatformProcess {
         ? `exited (${child?.exitCode ?? child?.signalCode})`
         : 'still running';
       throw new Error(
-        `${(error as Error).message}; the ${this.app} process is ${state}. Its last output:\n${this.output.join('').slice(-4000)}`,
+        `${(error as Error).message}; the ${this.app} process is ${state}. ` +
+          `Its last output:\n${this.output.join('').slice(-4000)}`,
         { cause: error },
       );
     }

@@ -89,17 +89,19 @@ export interface FederatedLocalContext {
   participantId: string;
 }
 
-/** Storage keys of a run's objects. */
+/**
+ * Storage keys of a run's objects. `tag` tells the writers of one object
+ * apart (attempts, uploads), so a late writer never overwrites what another
+ * stored.
+ */
 export const federatedKeys = (projectId: string, runId: string) => {
   const root = `projects/${projectId}/federated/${runId}/`;
 
   return {
-    root,
-    update: (round: number, participantId: string) =>
-      `${root}rounds/${round}/updates/${participantId}.weights`,
-    heads: (participantId: string, round: number) =>
-      `${root}heads/${participantId}-${round}.weights`,
-    serverState: (round: number) => `${root}server-state/${round}.weights`,
+    update: (round: number, participantId: string, tag: string | number) =>
+      `${root}rounds/${round}/updates/${participantId}-${tag}.weights`,
+    serverState: (round: number, tag: string | number) =>
+      `${root}server-state/${round}-${tag}.weights`,
   };
 };
 

@@ -1,4 +1,4 @@
-import type { PrismaTransaction } from '#libs/db';
+import { Prisma, type PrismaTransaction } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import type { JobQueue } from '#libs/queue';
 
@@ -6,11 +6,8 @@ import type { FederatedRoundJobConfig } from './federated-config';
 import { announceJob, submitJob } from './submit';
 
 /** A validated update, stored, waiting to be counted in its round. */
-export interface AcceptedUpdate {
+export interface AcceptedUpdate extends UpdateSlot {
   projectId: string;
-  runId: string;
-  round: number;
-  participantId: string;
   objectKey: string;
   sampleCount: number;
   /** Measured on receipt (external), or null until aggregation (silos). */
@@ -29,40 +26,7 @@ export async function acceptUpdate(
   queue: JobQueue,
   update: AcceptedUpdate,
 ): Promise<{ complete: boolean }> {
-  const [round] = await tx.$queryRaw<
-    { status: string; participantIds: string[] }[]
-  >`SELECT status::text AS status, "participantIds"::text[] AS "participantIds"
-    FROM "FederatedRound"
-    WHERE "runId" = ${update.runId}::uuid AND number = ${update.round}
-    FOR UPDATE`;
-  if (!round || round.status !== 'OPEN') {
-    throw ChorusError.conflict(
-      `Round ${update.round} of run ${update.runId} is ${round ? round.status.toLowerCase() : 'not open'}; fetch the current round and train on its global weights.`,
-      { field: 'round' },
-    );
-  }
-  if (!round.participantIds.includes(update.participantId)) {
-    throw ChorusError.conflict(
-      `Participant ${update.participantId} was not asked to contribute to round ${update.round}.`,
-      { field: 'round' },
-    );
-  }
-  const existing = await tx.federatedUpdate.findUnique({
-    where: {
-      runId_round_participantId: {
-        runId: update.runId,
-        round: update.round,
-        participantId: update.participantId,
-      },
-    },
-    select: { participantId: true },
-  });
-  if (existing) {
-    throw ChorusError.conflict(
-      `Participant ${update.participantId} already contributed to round ${update.round}; one update per round.`,
-      { field: 'round' },
-    );
-  }
+  const round = await assertRoundTakes(tx, update, true);
   await tx.federatedUpdate.create({
     data: {
       runId: update.runId,
@@ -87,6 +51,66 @@ export async function acceptUpdate(
   }
 
   return { complete };
+}
+
+/** Which contribution: one participant's to one round of a run. */
+export interface UpdateSlot {
+  runId: string;
+  round: number;
+  participantId: string;
+}
+
+/**
+ * Refuses an update its round cannot take, with CONFLICT: the round is not
+ * open (closed, failed, stopped, not yet opened), the participant was not
+ * asked, or it contributed already. With `lock` the round row stays locked
+ * for the rest of the caller's transaction, so counting is serialised.
+ * Returns who the round asked.
+ */
+export async function assertRoundTakes(
+  db: Pick<PrismaTransaction, '$queryRaw' | 'federatedUpdate'>,
+  slot: UpdateSlot,
+  lock = false,
+): Promise<{ participantIds: string[] }> {
+  const [round] = await db.$queryRaw<
+    { status: string; participantIds: string[] }[]
+  >`SELECT status::text AS status, "participantIds"::text[] AS "participantIds"
+    FROM "FederatedRound"
+    WHERE "runId" = ${slot.runId}::uuid AND number = ${slot.round}
+    ${lock ? Prisma.sql`FOR UPDATE` : Prisma.empty}`;
+  const refuse = (message: string) =>
+    ChorusError.conflict(message, { field: 'round' });
+  if (!round || round.status !== 'OPEN') {
+    throw refuse(
+      `Round ${slot.round} of run ${slot.runId} is ` +
+        `${round ? round.status.toLowerCase() : 'not open'}; fetch the ` +
+        'current round and train on its global weights.',
+    );
+  }
+  if (!round.participantIds.includes(slot.participantId)) {
+    throw refuse(
+      `Participant ${slot.participantId} was not asked to contribute to ` +
+        `round ${slot.round}.`,
+    );
+  }
+  const existing = await db.federatedUpdate.findUnique({
+    where: {
+      runId_round_participantId: {
+        runId: slot.runId,
+        round: slot.round,
+        participantId: slot.participantId,
+      },
+    },
+    select: { participantId: true },
+  });
+  if (existing) {
+    throw refuse(
+      `Participant ${slot.participantId} already contributed to round ` +
+        `${slot.round}; one update per round.`,
+    );
+  }
+
+  return round;
 }
 
 /** Queues a round's opening or closing (at `startAfter`, for a deadline). */

@@ -1,38 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { EmbeddedS3Handle, startEmbeddedS3 } from '#libs/embedded';
+import type { EmbeddedS3Handle } from '#libs/embedded';
 
 import { ObjectStorage } from './object-storage';
+import { startScratchStorage } from './testing';
 
 describe('ObjectStorage.putStream against a real S3 server', () => {
   let s3: EmbeddedS3Handle;
   let storage: ObjectStorage;
-  let dir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'chorus-s3-put-'));
-    s3 = await startEmbeddedS3({ directory: dir, port: 0 });
-    storage = new ObjectStorage({
-      endpoint: s3.endpoint,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      region: 'us-east-1',
-      bucket: 'unit-tests',
-      presignMaxSeconds: 600,
-    });
-    await storage.ensureBucket();
+    ({ s3, storage, stop } = await startScratchStorage());
   });
 
-  afterAll(async () => {
-    await s3.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   const chunks = (bytes: Buffer, size: number) =>
     Readable.from(

@@ -1,14 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdirSync } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { EmbeddedS3Handle, startEmbeddedS3 } from '#libs/embedded';
+import type { EmbeddedS3Handle } from '#libs/embedded';
 
 import { ObjectStorage } from './object-storage';
+import { startScratchStorage } from './testing';
 import { streamUpload } from './stream-upload';
 
 const PART = 5 * 1024 * 1024;
@@ -16,26 +15,13 @@ const PART = 5 * 1024 * 1024;
 describe('streamUpload against a real S3 server', () => {
   let s3: EmbeddedS3Handle;
   let storage: ObjectStorage;
-  let dir: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'chorus-s3-'));
-    s3 = await startEmbeddedS3({ directory: dir, port: 0 });
-    storage = new ObjectStorage({
-      endpoint: s3.endpoint,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      region: 'us-east-1',
-      bucket: 'unit-tests',
-      presignMaxSeconds: 600,
-    });
-    await storage.ensureBucket();
+    ({ s3, storage, stop } = await startScratchStorage());
   });
 
-  afterAll(async () => {
-    await s3.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stop());
 
   const chunks = (bytes: Buffer, size: number) =>
     Readable.from(

@@ -30,7 +30,9 @@ export async function evaluateWeights(options: {
       if (!given || given.shape.join('x') !== weight.shape.join('x')) {
         throw new TrainingConfigError(
           'weights',
-          `weight ${weight.originalName} is ${given ? `of shape [${given.shape.join(',')}]` : 'missing'}; the model needs [${weight.shape.join(',')}].`,
+          `weight ${weight.originalName} is ` +
+            (given ? `of shape [${given.shape.join(',')}]` : 'missing') +
+            `; the model needs [${weight.shape.join(',')}].`,
         );
       }
       tf.tidy(() => {

@@ -73,7 +73,8 @@ export class ApiKeyService {
     const rank = Math.max(0, ...principal.scopes.map((s) => SCOPE_RANK[s]));
     if (rank < SCOPE_RANK[scope]) {
       throw ChorusError.forbidden(
-        `This operation needs an API key with the ${scope} scope; this key has ${principal.scopes.join(', ') || 'no scopes'}.`,
+        `This operation needs an API key with the ${scope} scope; this key ` +
+          `has ${principal.scopes.join(', ') || 'no scopes'}.`,
       );
     }
   }

@@ -53,14 +53,16 @@ export class Dataset {
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Columns with their type, statistics (count, missing, min, max, mean, std, top values) and categorical vocabulary.',
+      'Columns with their type, statistics (count, missing, min, max, ' +
+      'mean, std, top values) and categorical vocabulary.',
   })
   schema?: unknown;
 
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Problems found by ingestion: { ok, problems: [{ code, severity, message, row, column, count, examples }] }.',
+      'Problems found by ingestion: { ok, problems: [{ code, severity, ' +
+      'message, row, column, count, examples }] }.',
   })
   report?: unknown;
 
@@ -150,7 +152,8 @@ export class UploadPart {
 
 @ObjectType({
   description:
-    "Where to PUT the file: one URL, or one URL per part of partSizeBytes (then pass each part's ETag to completeDatasetUpload).",
+    'Where to PUT the file: one URL, or one URL per part of partSizeBytes ' +
+    "(then pass each part's ETag to completeDatasetUpload).",
 })
 export class DatasetUpload {
   @Field(() => ID)

@@ -39,7 +39,11 @@ export class DatasetsController {
   @ApiOperation({
     summary: 'Upload a dataset file by streaming the request body.',
     description:
-      'Send the file as the raw body (any content type except JSON, for example text/csv or application/octet-stream) or as multipart/form-data with the file last. The body is streamed into object storage and the sha256 computed on the way; the dataset is then validated and sharded by an ingest job.',
+      'Send the file as the raw body (any content type except JSON, for ' +
+      'example text/csv or application/octet-stream) or as ' +
+      'multipart/form-data with the file last. The body is streamed into ' +
+      'object storage and the sha256 computed on the way; the dataset is ' +
+      'then validated and sharded by an ingest job.',
   })
   @ApiConsumes('application/octet-stream', 'text/csv', 'multipart/form-data')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
@@ -93,7 +97,9 @@ export class DatasetsController {
     if (!(request.body instanceof Readable)) {
       throw new ChorusError(
         ErrorCode.BadUserInput,
-        'Send the file as the raw request body with a non-JSON Content-Type such as text/csv or application/octet-stream, or as multipart/form-data.',
+        'Send the file as the raw request body with a non-JSON ' +
+          'Content-Type such as text/csv or application/octet-stream, or as ' +
+          'multipart/form-data.',
         { field: 'Content-Type' },
       );
     }

@@ -38,7 +38,8 @@ export class DatasetsResolver {
 
   @Mutation(() => DatasetUpload, {
     description:
-      'Starts an upload straight to object storage with presigned URLs; finish it with completeDatasetUpload.',
+      'Starts an upload straight to object storage with presigned URLs; ' +
+      'finish it with completeDatasetUpload.',
   })
   @RequireScope('WRITE')
   createDatasetUpload(

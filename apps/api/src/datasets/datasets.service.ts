@@ -271,7 +271,8 @@ export class DatasetsService {
       if (!complete) {
         throw ChorusError.badInput(
           'input.parts',
-          `input.parts must list parts 1 to ${intent.partCount}, each with the ETag its PUT returned.`,
+          `input.parts must list parts 1 to ${intent.partCount}, each with ` +
+            `the ETag its PUT returned.`,
         );
       }
       try {
@@ -306,7 +307,8 @@ export class DatasetsService {
     if (info.size !== intent.sizeBytes) {
       throw await fail(
         'sizeBytes',
-        `The uploaded file has ${info.size} bytes, not the ${intent.sizeBytes} declared; start a new upload.`,
+        `The uploaded file has ${info.size} bytes, not the ` +
+          `${intent.sizeBytes} declared; start a new upload.`,
       );
     }
     const digest = await this.hashObject(session.key);
@@ -378,7 +380,8 @@ export class DatasetsService {
       });
       if (user) {
         throw ChorusError.conflict(
-          `Dataset ${id} is used by ${user.kind} job ${user.id} (${user.status}); cancel it or wait for it to finish.`,
+          `Dataset ${id} is used by ${user.kind} job ${user.id} ` +
+            `(${user.status}); cancel it or wait for it to finish.`,
           { jobId: user.id },
         );
       }
@@ -502,7 +505,8 @@ export function parseRange(
   const bad = () =>
     new ChorusError(
       ErrorCode.RangeNotSatisfiable,
-      `Range "${header}" is not satisfiable for ${size} bytes; send one range such as bytes=0-1023.`,
+      `Range "${header}" is not satisfiable for ${size} bytes; send one ` +
+        `range such as bytes=0-1023.`,
       { field: 'Range', size },
     );
   if (!match || (match[1] === '' && match[2] === '')) {

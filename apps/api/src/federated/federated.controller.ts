@@ -42,7 +42,9 @@ export class FederatedController {
   @Get('round')
   @ApiOperation({
     summary:
-      'The current round: its number and status, whether this participant is asked, the model spec, local training options and the schema to encode rows with.',
+      'The current round: its number and status, whether this participant ' +
+      'is asked, the model spec, local training options and the schema to ' +
+      'encode rows with.',
   })
   async round(@Param('runId') runId: string, @Req() request: FastifyRequest) {
     const participant = await this.participant(runId, request);
@@ -52,7 +54,9 @@ export class FederatedController {
 
   @Get('rounds/:round/weights')
   @ApiOperation({
-    summary: `The global weights the round trains from, as a Chorus weights file (${'application/vnd.chorus.weights'}).`,
+    summary:
+      `The global weights the round trains from, as a Chorus weights file ` +
+      `(${'application/vnd.chorus.weights'}).`,
   })
   async weights(
     @Param('runId') runId: string,
@@ -73,7 +77,9 @@ export class FederatedController {
   @HttpCode(201)
   @ApiOperation({
     summary:
-      "Submit this participant's trained weights for the round as a weights file body, with the number of training rows. One update per round.",
+      "Submit this participant's trained weights for the round as a " +
+      'weights file body, with the number of training rows. One update per ' +
+      'round.',
   })
   @ApiConsumes(WEIGHTS_CONTENT_TYPE, 'application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
@@ -88,7 +94,8 @@ export class FederatedController {
     if (!(request.body instanceof Readable)) {
       throw ChorusError.badInput(
         'Content-Type',
-        `Send the weights file as the raw body with Content-Type ${WEIGHTS_CONTENT_TYPE} or application/octet-stream.`,
+        `Send the weights file as the raw body with Content-Type ` +
+          `${WEIGHTS_CONTENT_TYPE} or application/octet-stream.`,
       );
     }
 

@@ -18,7 +18,14 @@ export class FederatedResolver {
 
   @Mutation(() => FederatedRunStart, {
     description:
-      'Starts a federated run of the model over silos (datasets of this project) and external clients. config: { rounds, localEpochs, batchSize, learningRate, fractionPerRound, minClients, roundTimeoutSeconds, strategy: fedavg|fedprox|fedadam|fedyogi, mu, serverLearningRate, aggregate: all|backbone, clipNorm, noiseMultiplier, maxSampleCount, maxUpdateNorm, alias, seed, initialVersionId }, all optional. Round progress arrives as FEDERATED_ROUND job events.',
+      'Starts a federated run of the model over silos (datasets of this ' +
+      'project) and external clients. config: { rounds, localEpochs, ' +
+      'batchSize, learningRate, fractionPerRound, minClients, ' +
+      'roundTimeoutSeconds, strategy: fedavg|fedprox|fedadam|fedyogi, mu, ' +
+      'serverLearningRate, aggregate: all|backbone, clipNorm, ' +
+      'noiseMultiplier, maxSampleCount, maxUpdateNorm, alias, seed, ' +
+      'initialVersionId }, all optional. Round progress arrives as ' +
+      'FEDERATED_ROUND job events.',
   })
   @RequireScope('WRITE')
   startFederatedRun(

@@ -11,6 +11,7 @@ import { ChorusError } from '#libs/errors';
 import { exportGlobalWeights, storeUpdate } from '#libs/federation';
 import {
   acceptUpdate,
+  assertRoundTakes,
   buildTrainingRun,
   localTrainingConfig,
   cancelRunJobs,
@@ -113,7 +114,9 @@ export class FederatedService {
     if (new Set(model.tasks.map((t) => t.datasetId)).size > 1) {
       throw ChorusError.badInput(
         'modelId',
-        `Model ${modelId}'s tasks are on several datasets; a federated run needs a model whose tasks share one dataset, which defines preprocessing for every participant.`,
+        `Model ${modelId}'s tasks are on several datasets; a federated run ` +
+          `needs a model whose tasks share one dataset, which defines ` +
+          `preprocessing for every participant.`,
       );
     }
     const reference = model.tasks[0].dataset;
@@ -126,7 +129,8 @@ export class FederatedService {
     if (config.minClients > participants.length) {
       throw ChorusError.badInput(
         'config.minClients',
-        `config.minClients (${config.minClients}) is more than the ${participants.length} participant(s).`,
+        `config.minClients (${config.minClients}) is more than the ` +
+          `${participants.length} participant(s).`,
       );
     }
     if (config.initialVersionId) {
@@ -199,7 +203,9 @@ export class FederatedService {
       if (missing) {
         throw ChorusError.badInput(
           `${field}.datasetId`,
-          `${field}.datasetId: dataset ${silo.id} has no column ${missing}; every silo needs the model's input and target columns (${needed.join(', ')}).`,
+          `${field}.datasetId: dataset ${silo.id} has no column ` +
+            `${missing}; every silo needs the model's input and target ` +
+            `columns (${needed.join(', ')}).`,
         );
       }
 
@@ -331,7 +337,8 @@ export class FederatedService {
         : undefined;
     if (!token || !TOKEN_SHAPE.test(token)) {
       throw ChorusError.unauthenticated(
-        'A participant token is required: send "Authorization: Bearer <token>" with the token startFederatedRun returned.',
+        'A participant token is required: send "Authorization: Bearer ' +
+          '<token>" with the token startFederatedRun returned.',
       );
     }
     const row = await this.prisma.federatedParticipant.findUnique({
@@ -433,33 +440,21 @@ export class FederatedService {
       );
     }
     const round = await this.roundOf(participant, roundNumber);
-    if (run.status !== 'RUNNING' || round.status !== 'OPEN') {
-      throw ChorusError.conflict(
-        `Round ${roundNumber} of run ${run.id} is ${round.status.toLowerCase()}${run.status !== 'RUNNING' ? ` and the run is ${run.status.toLowerCase()}` : ''}; fetch the current round.`,
-        { field: 'round' },
-      );
-    }
-    const previous = await this.prisma.federatedUpdate.findUnique({
-      where: {
-        runId_round_participantId: {
-          runId: run.id,
-          round: roundNumber,
-          participantId: participant.participantId,
-        },
-      },
+    // Refused before the body is read; checked again, under a lock, when
+    // the stored update is counted.
+    await assertRoundTakes(this.prisma, {
+      runId: run.id,
+      round: roundNumber,
+      participantId: participant.participantId,
     });
-    if (previous) {
-      throw ChorusError.conflict(
-        `Participant ${participant.name} already contributed to round ${roundNumber}; one update per round.`,
-        { field: 'round' },
-      );
-    }
     const base = await this.prisma.modelVersion.findUniqueOrThrow({
       where: { id: round.baseVersionId },
     });
-    const key = `${federatedKeys(participant.projectId, run.id)
-      .update(roundNumber, participant.participantId)
-      .replace(/\.weights$/, '')}-${randomBytes(6).toString('hex')}.weights`;
+    const key = federatedKeys(participant.projectId, run.id).update(
+      roundNumber,
+      participant.participantId,
+      randomBytes(6).toString('hex'),
+    );
     // Rejected updates (UpdateRejectedError, BAD_USER_INPUT naming the
     // tensor) leave nothing stored: the upload is aborted.
     const validated = await storeUpdate(this.storage, {

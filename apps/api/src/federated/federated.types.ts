@@ -35,7 +35,8 @@ export class FederatedParticipantInput {
   @Field(() => ID, {
     nullable: true,
     description:
-      "A silo: a READY dataset of this project with the model's input and target columns, trained on by our workers.",
+      "A silo: a READY dataset of this project with the model's input and " +
+      'target columns, trained on by our workers.',
   })
   datasetId?: string;
 
@@ -97,7 +98,8 @@ export class FederatedRound {
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Validation metrics of the new global version per silo: { participant: { task: { metric: value } } }.',
+      'Validation metrics of the new global version per silo: { ' +
+      'participant: { task: { metric: value } } }.',
   })
   metrics?: unknown;
 

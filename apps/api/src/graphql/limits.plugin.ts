@@ -43,7 +43,8 @@ export function queryLimitsPlugin(
           const depth = operationDepth(document, operation);
           if (depth > options.maxDepth) {
             throw reject(
-              `The query is ${depth} levels deep; the limit is ${options.maxDepth}. Ask for fewer nested fields.`,
+              `The query is ${depth} levels deep; the limit is ` +
+                `${options.maxDepth}. Ask for fewer nested fields.`,
               { depth, maxDepth: options.maxDepth },
             );
           }
@@ -59,7 +60,8 @@ export function queryLimitsPlugin(
           });
           if (cost > options.maxCost) {
             throw reject(
-              `The query costs ${cost}; the limit is ${options.maxCost}. Ask for smaller pages or fewer fields.`,
+              `The query costs ${cost}; the limit is ${options.maxCost}. ` +
+                `Ask for smaller pages or fewer fields.`,
               { cost, maxCost: options.maxCost },
             );
           }

@@ -65,7 +65,8 @@ export class JobsResolver {
 
   @Mutation(() => Job, {
     description:
-      'Queues a FAILED or CANCELLED job again; training resumes from its last checkpoint when one is left.',
+      'Queues a FAILED or CANCELLED job again; training resumes from its ' +
+      'last checkpoint when one is left.',
   })
   @RequireScope('WRITE')
   retryJob(

@@ -181,14 +181,17 @@ export class CreateModelInput {
   @Field(() => [String], {
     nullable: true,
     description:
-      'Input columns. Default: every numeric, integer, boolean, categorical and image column that is not a target.',
+      'Input columns. Default: every numeric, integer, boolean, ' +
+      'categorical and image column that is not a target.',
   })
   features?: string[];
 
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Backbone, for example { kind: "mlp", widths: [64, 32] } or { kind: "cnn", blocks: [{ filters: 16 }] }. Default an MLP of 64 and 32 units, or a small CNN for images.',
+      'Backbone, for example { kind: "mlp", widths: [64, 32] } or { kind: ' +
+      '"cnn", blocks: [{ filters: 16 }] }. Default an MLP of 64 and 32 ' +
+      'units, or a small CNN for images.',
   })
   backbone?: unknown;
 }

@@ -21,7 +21,9 @@ export class ModelsController {
   @Get(':id/artifact')
   @ApiOperation({
     summary:
-      'Download a version as a zip: model.json and weights.bin (tfjs layers format) and manifest.json (preprocessing, tasks, labels). X-Content-SHA256 carries its sha256.',
+      'Download a version as a zip: model.json and weights.bin (tfjs ' +
+      'layers format) and manifest.json (preprocessing, tasks, labels). ' +
+      'X-Content-SHA256 carries its sha256.',
   })
   @ApiQuery({
     name: 'task',

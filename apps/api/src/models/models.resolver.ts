@@ -74,7 +74,9 @@ export class ModelsResolver {
 
   @Mutation(() => Job, {
     description:
-      'Queues training of every head of the model. config: { epochs, batchSize, optimizer, learningRate, balancing, seed, earlyStoppingPatience, clipNorm }, all optional.',
+      'Queues training of every head of the model. config: { epochs, ' +
+      'batchSize, optimizer, learningRate, balancing, seed, ' +
+      'earlyStoppingPatience, clipNorm }, all optional.',
   })
   @RequireScope('WRITE')
   startTraining(

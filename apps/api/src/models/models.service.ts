@@ -83,7 +83,8 @@ export class ModelsService {
       if (missing.length > 0) {
         throw ChorusError.badInput(
           'input.targets',
-          `input.targets names ${missing.join(', ')}, not a column of dataset ${dataset.id}; its columns are ${columns.join(', ')}.`,
+          `input.targets names ${missing.join(', ')}, not a column of ` +
+            `dataset ${dataset.id}; its columns are ${columns.join(', ')}.`,
         );
       }
     }
@@ -132,7 +133,8 @@ export class ModelsService {
     const schema = tasks[0].dataset.schema as DatasetSchema | null;
     if (!schema) {
       throw ChorusError.conflict(
-        `Dataset ${tasks[0].datasetId} has no schema yet (status ${tasks[0].dataset.status}); create the model once it is READY.`,
+        `Dataset ${tasks[0].datasetId} has no schema yet (status ` +
+          `${tasks[0].dataset.status}); create the model once it is READY.`,
       );
     }
     const targets = new Set(tasks.flatMap((t) => t.targets));
@@ -240,7 +242,9 @@ export class ModelsService {
     const notReady = model.tasks.find((t) => t.dataset.status !== 'READY');
     if (notReady) {
       throw ChorusError.conflict(
-        `Dataset ${notReady.datasetId} of task ${notReady.name} is ${notReady.dataset.status}, not READY; train once ingestion has finished.`,
+        `Dataset ${notReady.datasetId} of task ${notReady.name} is ` +
+          `${notReady.dataset.status}, not READY; train once ingestion has ` +
+          `finished.`,
         { datasetId: notReady.datasetId },
       );
     }
@@ -308,7 +312,10 @@ export class ModelsService {
     if (!single) {
       throw ChorusError.badInput(
         'task',
-        `Version ${id} has no task "${task}"; its tasks are ${Object.keys(tasks).join(', ') || 'not exported separately (trained before per-task export)'}.`,
+        `Version ${id} has no task "${task}"; its tasks are ` +
+          (Object.keys(tasks).join(', ') ||
+            'not exported separately (trained before per-task export)') +
+          '.',
       );
     }
 
@@ -419,7 +426,8 @@ export class ModelsService {
     if (version && !version.artifactKey.endsWith('.zip')) {
       throw ChorusError.badInput(
         'versionId',
-        `Version ${version.id} is an imported backbone without heads; fineTune it with tasks, then predict with the new version.`,
+        `Version ${version.id} is an imported backbone without heads; ` +
+          `fineTune it with tasks, then predict with the new version.`,
       );
     }
     const predictor = await (cached ??

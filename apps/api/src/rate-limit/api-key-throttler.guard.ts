@@ -58,7 +58,8 @@ export class ApiKeyThrottlerGuard extends ThrottlerGuard {
     );
     throw new ChorusError(
       ErrorCode.RateLimited,
-      `This API key made more than ${detail.limit} requests in ${detail.ttl / 1000} s. Retry in ${retryAfterSeconds} s.`,
+      `This API key made more than ${detail.limit} requests in ` +
+        `${detail.ttl / 1000} s. Retry in ${retryAfterSeconds} s.`,
       { limit: detail.limit, retryAfterSeconds },
     );
   }

@@ -32,7 +32,13 @@ export class ImportController {
   @ApiOperation({
     summary: 'Import a backbone as a new model with one version.',
     description:
-      'multipart/form-data with either an "artifact" part (a Chorus artifact zip made elsewhere) or "model" (a tfjs layers model.json) and "weights" (its weight file). Fields: "name" (required) and "features" (comma-separated input columns; for a tfjs model, the columns it reads). The model is validated (topology, weight sizes, dtypes, finite values) and registered as a version that fineTune can start from.',
+      'multipart/form-data with either an "artifact" part (a Chorus ' +
+      'artifact zip made elsewhere) or "model" (a tfjs layers model.json) ' +
+      'and "weights" (its weight file). Fields: "name" (required) and ' +
+      '"features" (comma-separated input columns; for a tfjs model, the ' +
+      'columns it reads). The model is validated (topology, weight sizes, ' +
+      'dtypes, finite values) and registered as a version that fineTune ' +
+      'can start from.',
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
@@ -54,7 +60,8 @@ export class ImportController {
     if (!request.isMultipart()) {
       throw ChorusError.badInput(
         'Content-Type',
-        'Send the model as multipart/form-data with an "artifact" part, or "model" and "weights" parts.',
+        'Send the model as multipart/form-data with an "artifact" part, or ' +
+          '"model" and "weights" parts.',
       );
     }
     const limit = this.env.IMPORT_MAX_BYTES;

@@ -69,7 +69,9 @@ export class ImportService {
         if (!files.model || !files.weights) {
           throw ChorusError.badInput(
             files.model ? 'weights' : 'model',
-            'Send a tfjs layers model as "model" (model.json) and "weights" (its weight file), or a Chorus artifact as "artifact".',
+            'Send a tfjs layers model as "model" (model.json) and ' +
+              '"weights" (its weight file), or a Chorus artifact as ' +
+              '"artifact".',
           );
         }
         imported = importBackbone(
@@ -88,7 +90,10 @@ export class ImportService {
     const features =
       imported.manifest?.features.map((f) => f.column) ?? given ?? [];
     const modelId = randomUUID();
-    const key = `projects/${principal.projectId}/models/${modelId}/artifacts/import-${randomUUID()}.${source === 'tfjs-layers' ? 'weights' : 'zip'}`;
+    const extension = source === 'tfjs-layers' ? 'weights' : 'zip';
+    const key =
+      `projects/${principal.projectId}/models/${modelId}/artifacts/` +
+      `import-${randomUUID()}.${extension}`;
     await this.storage.put(
       key,
       stored,

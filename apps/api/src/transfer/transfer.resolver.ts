@@ -24,7 +24,9 @@ export class TransferResolver {
 
   @Mutation(() => Job, {
     description:
-      "Queues a FINE_TUNE job that starts from the base version's backbone (and its heads, for tasks it has). The job's result names the new version.",
+      "Queues a FINE_TUNE job that starts from the base version's backbone " +
+      "(and its heads, for tasks it has). The job's result names the new " +
+      'version.',
   })
   @RequireScope('WRITE')
   fineTune(
@@ -38,7 +40,10 @@ export class TransferResolver {
 
   @Mutation(() => Job, {
     description:
-      "Queues a MERGE of versions into a new version of the first source's model. strategy: fedavg (weighted by training samples), uniform, median or trimmed-mean. The backbone is merged over every source, each head over the sources that have its task.",
+      "Queues a MERGE of versions into a new version of the first source's " +
+      'model. strategy: fedavg (weighted by training samples), uniform, ' +
+      'median or trimmed-mean. The backbone is merged over every source, ' +
+      'each head over the sources that have its task.',
   })
   @RequireScope('WRITE')
   mergeModelVersions(
@@ -61,7 +66,8 @@ export class TransferResolver {
 
   @Query(() => Lineage, {
     description:
-      'Where a version came from (base, merge sources, earlier federated rounds) and what was made from it, each with its content hash.',
+      'Where a version came from (base, merge sources, earlier federated ' +
+      'rounds) and what was made from it, each with its content hash.',
   })
   modelVersionLineage(
     @CurrentPrincipal() principal: Principal,

@@ -95,7 +95,9 @@ export class TransferService {
     const notReady = tasks.find((t) => t.dataset.status !== 'READY');
     if (notReady) {
       throw ChorusError.conflict(
-        `Dataset ${notReady.datasetId} of task ${notReady.name} is ${notReady.dataset.status}, not READY; fine-tune once ingestion has finished.`,
+        `Dataset ${notReady.datasetId} of task ${notReady.name} is ` +
+          `${notReady.dataset.status}, not READY; fine-tune once ingestion ` +
+          `has finished.`,
         { datasetId: notReady.datasetId },
       );
     }
@@ -103,7 +105,8 @@ export class TransferService {
     if (!features || features.length === 0) {
       throw ChorusError.badInput(
         'input.features',
-        'input.features: the base (an imported backbone) names no input columns; list the columns of your dataset it should read.',
+        'input.features: the base (an imported backbone) names no input ' +
+          'columns; list the columns of your dataset it should read.',
       );
     }
     const sameFeatures =
@@ -111,7 +114,8 @@ export class TransferService {
     if (!sameFeatures && !input.modelName) {
       throw ChorusError.badInput(
         'input.modelName',
-        `input.features differ from model ${base.modelId}'s inputs, so the result is a new model: give input.modelName.`,
+        `input.features differ from model ${base.modelId}'s inputs, so the ` +
+          `result is a new model: give input.modelName.`,
       );
     }
     const schema = tasks[0].dataset.schema as DatasetSchema | null;
@@ -122,7 +126,9 @@ export class TransferService {
     if (missing) {
       throw ChorusError.badInput(
         'input.features',
-        `input.features: column ${missing} is not in dataset ${tasks[0].datasetId}; fine-tune tasks on data with the same input columns, or list the columns to read.`,
+        `input.features: column ${missing} is not in dataset ` +
+          `${tasks[0].datasetId}; fine-tune tasks on data with the same ` +
+          `input columns, or list the columns to read.`,
       );
     }
     const inputs = new Set(
@@ -132,7 +138,9 @@ export class TransferService {
     if (clash) {
       throw ChorusError.badInput(
         'input.taskIds',
-        `input.taskIds: task ${clash.name} predicts ${clash.targets.join(', ')}, which the model reads as input; give input.features without it (and input.modelName).`,
+        `input.taskIds: task ${clash.name} predicts ` +
+          `${clash.targets.join(', ')}, which the model reads as input; give ` +
+          `input.features without it (and input.modelName).`,
       );
     }
     const baseTasks = Object.keys(
@@ -148,7 +156,9 @@ export class TransferService {
     if (frozenHead) {
       throw ChorusError.badInput(
         'input.freezeHeads',
-        `input.freezeHeads names "${frozenHead}", which is not a head of both the base and the tasks trained; the base's heads are ${[...headNames].join(', ') || 'none'}.`,
+        `input.freezeHeads names "${frozenHead}", which is not a head of ` +
+          `both the base and the tasks trained; the base's heads are ` +
+          `${[...headNames].join(', ') || 'none'}.`,
       );
     }
     const fineTune = fineTuneOptionsSchema.parse({
@@ -165,7 +175,9 @@ export class TransferService {
       if (fineTune.freeze.frozenEpochs >= options.epochs) {
         throw ChorusError.badInput(
           'input.freeze.frozenEpochs',
-          `input.freeze.frozenEpochs (${fineTune.freeze.frozenEpochs}) must be less than config.epochs (${options.epochs}), or the backbone never unfreezes.`,
+          `input.freeze.frozenEpochs (${fineTune.freeze.frozenEpochs}) ` +
+            `must be less than config.epochs (${options.epochs}), or the ` +
+            `backbone never unfreezes.`,
         );
       }
     }
@@ -343,7 +355,11 @@ function firstDifference(
     const bb = b.backbone.blocks;
     for (let i = 0; i < Math.max(ba.length, bb.length); i++) {
       if (JSON.stringify(ba[i]) !== JSON.stringify(bb[i])) {
-        return `layer backbone/conv_${i} differs (${JSON.stringify(bb[i] ?? null)}, not ${JSON.stringify(ba[i] ?? null)})`;
+        return (
+          `layer backbone/conv_${i} differs ` +
+          `(${JSON.stringify(bb[i] ?? null)}, not ` +
+          `${JSON.stringify(ba[i] ?? null)})`
+        );
       }
     }
   }

@@ -7,35 +7,44 @@ export class FineTuneInput {
   @Field(() => [ID], {
     nullable: true,
     description:
-      "Tasks to train. Tasks the base has reuse its heads; new tasks get new heads. Default: the base model's tasks.",
+      'Tasks to train. Tasks the base has reuse its heads; new tasks get ' +
+      "new heads. Default: the base model's tasks.",
   })
   taskIds?: string[];
 
   @Field(() => [String], {
     nullable: true,
     description:
-      "Input columns. Default the base model's. Different columns give the model a new input layer feeding the base's body (then name a new model).",
+      "Input columns. Default the base model's. Different columns give the " +
+      "model a new input layer feeding the base's body (then name a new " +
+      'model).',
   })
   features?: string[];
 
   @Field({
     nullable: true,
     description:
-      "Put the result in a new model of this name. Default: a new version of the base's model, with the new tasks added to it.",
+      'Put the result in a new model of this name. Default: a new version ' +
+      "of the base's model, with the new tasks added to it.",
   })
   modelName?: string;
 
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Which backbone weights stay fixed: { kind: "none" } (default), { kind: "backbone" }, { kind: "layers", count: N } (the first N layers) or { kind: "two-stage", frozenEpochs: K, unfrozenLearningRate } (frozen for K epochs, then trained at the lower rate).',
+      'Which backbone weights stay fixed: { kind: "none" } (default), { ' +
+      'kind: "backbone" }, { kind: "layers", count: N } (the first N ' +
+      'layers) or { kind: "two-stage", frozenEpochs: K, ' +
+      'unfrozenLearningRate } (frozen for K epochs, then trained at the ' +
+      'lower rate).',
   })
   freeze?: unknown;
 
   @Field(() => [String], {
     nullable: true,
     description:
-      'Reused heads (task names) that stay exactly as in the base, so with a frozen backbone their predictions do not change.',
+      'Reused heads (task names) that stay exactly as in the base, so with ' +
+      'a frozen backbone their predictions do not change.',
   })
   freezeHeads?: string[];
 
@@ -48,7 +57,8 @@ export class FineTuneInput {
   @Field(() => GraphQLJSON, {
     nullable: true,
     description:
-      'Training options as for startTraining: epochs, batchSize, optimizer, learningRate, seed, ...',
+      'Training options as for startTraining: epochs, batchSize, ' +
+      'optimizer, learningRate, seed, ...',
   })
   config?: unknown;
 }

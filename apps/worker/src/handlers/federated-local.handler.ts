@@ -56,16 +56,16 @@ export class FederatedLocalHandler implements JobHandler {
     const base = await prisma.modelVersion.findUniqueOrThrow({
       where: { id: round.baseVersionId },
     });
-    const updateKey = federatedKeys(job.projectId, run.id)
-      .update(local.round, participant.id)
-      .replace(/\.weights$/, `-${attempt}.weights`);
+    const updateKey = federatedKeys(job.projectId, run.id).update(
+      local.round,
+      participant.id,
+      attempt,
+    );
     const epochs = loaded.training.options.epochs;
     const end = await superviseChild(
       context,
       {
         storage: childStorage(this.deps.env),
-        checkpointPrefix: `projects/${job.projectId}/jobs/${job.id}/checkpoints/attempt-${attempt}/`,
-        checkpoint: { everyEpochs: 1_000_000 },
         artifactKey: updateKey,
         updateKey,
         spec: loaded.training.spec,

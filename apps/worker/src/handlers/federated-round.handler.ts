@@ -18,6 +18,7 @@ import type { ObjectStorage } from '#libs/storage';
 import type { TrainChildInput } from '../training/messages';
 import { childStorage, superviseChild } from '../training/supervise';
 import { loadRun, sample, type LoadedRun } from './federated-run';
+import { attemptKeys } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -61,13 +62,10 @@ export class FederatedRoundHandler implements JobHandler {
     loaded: LoadedRun,
     extra: Partial<TrainChildInput>,
   ): TrainChildInput {
-    const { job, attempt } = context;
-
     return {
       storage: childStorage(this.deps.env),
-      checkpointPrefix: `projects/${job.projectId}/jobs/${job.id}/checkpoints/attempt-${attempt}/`,
-      checkpoint: { everyEpochs: 1_000_000 },
-      artifactKey: `projects/${job.projectId}/models/${loaded.run.modelId}/artifacts/${job.id}-${attempt}.zip`,
+      artifactKey: attemptKeys(context.job, context.attempt, loaded.run.modelId)
+        .artifact,
       spec: loaded.training.spec,
       sources: [loaded.reference],
       options: loaded.training.options,
@@ -212,7 +210,10 @@ export class FederatedRoundHandler implements JobHandler {
     });
     const updates = current.updates;
     if (updates.length < config.minClients) {
-      const message = `Round ${round} received ${updates.length} update(s) by its deadline, fewer than minClients (${config.minClients}); the run stops and version ${current.baseVersionId} stays the global model.`;
+      const message =
+        `Round ${round} received ${updates.length} update(s) by its ` +
+        `deadline, fewer than minClients (${config.minClients}); the run ` +
+        `stops and version ${current.baseVersionId} stays the global model.`;
       await context.commit(async (tx) => {
         await tx.federatedRound.update({
           where: { runId_number: { runId: run.id, number: round } },
@@ -242,8 +243,8 @@ export class FederatedRoundHandler implements JobHandler {
       where: { id: current.baseVersionId },
     });
     const keys = federatedKeys(job.projectId, run.id);
-    const outputKey = `projects/${job.projectId}/models/${run.modelId}/artifacts/${job.id}-${attempt}.zip`;
-    const stateKey = `${keys.serverState(round)}.${attempt}`;
+    const outputKey = attemptKeys(job, attempt, run.modelId).artifact;
+    const stateKey = keys.serverState(round, attempt);
     const aggregated = await aggregateRound(storage, {
       global: { key: base.artifactKey },
       updates: updates.map((u) => ({

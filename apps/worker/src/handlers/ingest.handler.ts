@@ -156,7 +156,9 @@ export class IngestHandler implements JobHandler {
     const errors = problems.filter((p) => p.severity === 'error');
     throw ChorusError.badInput(
       'dataset',
-      `Dataset ${datasetId} is not usable: ${errors[0]?.message ?? 'see its report'} (${errors.length} kind(s) of error; the dataset's report lists them).`,
+      `Dataset ${datasetId} is not usable: ` +
+        `${errors[0]?.message ?? 'see its report'} (${errors.length} kind(s) ` +
+        `of error; the dataset's report lists them).`,
       { datasetId, problems: errors.map((p) => p.code) },
     );
   }

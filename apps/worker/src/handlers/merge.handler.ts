@@ -6,6 +6,7 @@ import { mergeArtifacts } from '#libs/federation';
 import type { MergeJobConfig } from '#libs/jobs';
 import type { ObjectStorage } from '#libs/storage';
 
+import { attemptKeys } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -42,7 +43,7 @@ export class MergeHandler implements JobHandler {
 
       return version.artifactKey;
     };
-    const outputKey = `projects/${job.projectId}/models/${config.modelId}/artifacts/${job.id}-${attempt}.zip`;
+    const outputKey = attemptKeys(job, attempt, config.modelId).artifact;
     let merged;
     try {
       merged = await mergeArtifacts(storage, {

@@ -13,6 +13,7 @@ import {
   type FineTuneJobConfig,
   type TrainingJobConfig,
 } from '#libs/jobs';
+import { attemptKeys } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -81,15 +82,15 @@ export class TrainHandler implements JobHandler {
       };
     }
     const run = buildTrainingRun(model, config);
-    const jobPrefix = `projects/${job.projectId}/jobs/${job.id}/`;
-    const artifactKey = `projects/${job.projectId}/models/${model.id}/artifacts/${job.id}-${attempt}.zip`;
+    const keys = attemptKeys(job, attempt, model.id);
+    const artifactKey = keys.artifact;
     const input: TrainChildInput = {
       storage: childStorage(env),
-      checkpointPrefix: `${jobPrefix}checkpoints/attempt-${attempt}/`,
       resumeFrom: await this.resumePoint(context),
       artifactKey,
       segmentSeconds: env.TRAIN_SEGMENT_SECONDS,
       checkpoint: {
+        prefix: keys.checkpointPrefix,
         everyEpochs: config.options.checkpointEveryEpochs ?? 1,
         everyMinutes: config.options.checkpointEveryMinutes,
       },
@@ -109,7 +110,7 @@ export class TrainHandler implements JobHandler {
       this.record(context, message),
     );
     const removeCheckpoints = () =>
-      storage.removePrefix(`${jobPrefix}checkpoints/`).catch(() => 0);
+      storage.removePrefix(keys.checkpoints).catch(() => 0);
     if (outcome.type === 'failed') {
       if (outcome.code === 'ERROR') {
         // Possibly transient (storage unavailable, say): the retry resumes
@@ -129,14 +130,17 @@ export class TrainHandler implements JobHandler {
       });
       if (row?.status !== 'CANCELLED' && outcome.status === 'segment-ended') {
         return {
-          continuation: `segment of ${env.TRAIN_SEGMENT_SECONDS} s ended after epoch ${row?.checkpointEpoch}; continuing from its checkpoint`,
+          continuation:
+            `segment of ${env.TRAIN_SEGMENT_SECONDS} s ended after epoch ` +
+            `${row?.checkpointEpoch}; continuing from its checkpoint`,
         };
       }
       if (row?.status !== 'CANCELLED') {
         // Stopped by a worker shutdown or a queue expiry, not by the user:
         // keep the checkpoints, and let the retry resume from them.
         throw new Error(
-          `Training of job ${job.id} was interrupted before it finished; it resumes from its last checkpoint.`,
+          `Training of job ${job.id} was interrupted before it finished; ` +
+            `it resumes from its last checkpoint.`,
         );
       }
       await removeCheckpoints();

@@ -12,12 +12,15 @@ export interface TrainChildInput {
     region: string;
     bucket: string;
   };
-  /** Where this attempt writes checkpoints (ends with "/"). */
-  checkpointPrefix: string;
   /** A checkpoint of an earlier attempt to continue from. */
   resumeFrom?: string;
-  /** Checkpoint cadence: every N epochs, or after M minutes. */
-  checkpoint: { everyEpochs: number; everyMinutes?: number };
+  /**
+   * Where this attempt writes checkpoints (a prefix ending with "/") and
+   * how often: every N epochs and after the last, or after M minutes.
+   * Unset: none (federated local trainings start over from the round's
+   * weights).
+   */
+  checkpoint?: { prefix: string; everyEpochs: number; everyMinutes?: number };
   /**
    * Once this many seconds have passed, the child stores a checkpoint at
    * the end of the current epoch and stops with `segment-ended`. Unset: no

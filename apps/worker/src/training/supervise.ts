@@ -64,7 +64,8 @@ export function superviseChild(
       void queue.then(() =>
         fail(
           new Error(
-            `The training process of job ${job.id} (attempt ${attempt}) ended without a result (${signal ?? `exit ${code}`}).`,
+            `The training process of job ${job.id} (attempt ${attempt}) ` +
+              `ended without a result (${signal ?? `exit ${code}`}).`,
           ),
         ),
       );

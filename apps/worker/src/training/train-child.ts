@@ -159,16 +159,17 @@ async function run(input: TrainChildInput) {
         done < input.options.epochs &&
         input.segmentSeconds !== undefined &&
         Date.now() - segmentStart >= input.segmentSeconds * 1000;
+      const cadence = input.checkpoint;
       const due =
-        segmentEnded ||
-        done % input.checkpoint.everyEpochs === 0 ||
-        done === input.options.epochs ||
-        (input.checkpoint.everyMinutes !== undefined &&
-          Date.now() - lastCheckpoint >=
-            input.checkpoint.everyMinutes * 60_000);
+        cadence !== undefined &&
+        (segmentEnded ||
+          done % cadence.everyEpochs === 0 ||
+          done === input.options.epochs ||
+          (cadence.everyMinutes !== undefined &&
+            Date.now() - lastCheckpoint >= cadence.everyMinutes * 60_000));
       let key: string | undefined;
       if (due) {
-        key = `${input.checkpointPrefix}epoch-${done}.ckpt`;
+        key = `${cadence.prefix}epoch-${done}.ckpt`;
         const bytes = encodeCheckpoint(checkpoint);
         await storage.put(key, bytes, bytes.length);
         lastCheckpoint = Date.now();
@@ -232,7 +233,9 @@ async function run(input: TrainChildInput) {
         metrics: metrics[task.name] ? { [task.name]: metrics[task.name] } : {},
       }),
     );
-    const key = `${input.artifactKey.replace(/\.zip$/, '')}/tasks/${encodeURIComponent(task.name)}.zip`;
+    const key =
+      `${input.artifactKey.replace(/\.zip$/, '')}/tasks/` +
+      `${encodeURIComponent(task.name)}.zip`;
     await storage.put(key, single, single.length, 'application/zip');
     taskArtifacts[task.name] = {
       key,

@@ -1,11 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 
 import yazl from 'yazl';
 
-import { startEmbeddedS3 } from '#libs/embedded';
 import { ObjectStorage } from '#libs/storage';
 import {
   exportArtifact,
@@ -16,33 +12,14 @@ import {
   type TaskOptions,
 } from '#libs/training';
 
+import { startScratchStorage } from '../../../storage/src/testing';
 import { tabularDataset } from '../../../training/src/testing/synthetic';
 import type { ModelJson } from '../artifact-reader';
 import type { NamedWeights, WeightSpec } from '../tensors';
 import { readWeightsStream } from '../weights-file';
 
 /** A real S3 server on a temporary folder, and the adapter over it. */
-export async function startStorage() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-federation-'));
-  const s3 = await startEmbeddedS3({ directory: dir, port: 0 });
-  const storage = new ObjectStorage({
-    endpoint: s3.endpoint,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    region: 'us-east-1',
-    bucket: 'federation-tests',
-    presignMaxSeconds: 600,
-  });
-  await storage.ensureBucket();
-
-  return {
-    storage,
-    stop: async () => {
-      await s3.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export const startStorage = () => startScratchStorage('federation-tests');
 
 export interface TinyModelOptions {
   features?: string[];
