@@ -9,6 +9,18 @@
  *
  *   npm run build && node dist/bench/merge.js
  *   ROUNDS=1 PROFILE_DIR=/tmp/merge-prof node dist/bench/merge.js
+ *   MODES=read,fedavg ROUNDS=9 node dist/bench/merge.js
+ *   PIN=1 node dist/bench/merge.js
+ *
+ * PIN=1 (Linux, taskset) keeps the S3 server on CPU 1 and the measured
+ * process on CPU 0, as if storage ran on a machine of its own; without it,
+ * on a machine of two cores, the server and the client share both and the
+ * ratio is that of their summed CPU time.
+ *
+ * Each run's process does its work once to warm up (compiling the code,
+ * opening connections), as a worker that has merged before would be, then
+ * REPEAT more times (default 3); its figure is the median of those. The
+ * first, cold time is printed beside it.
  *
  * Goal: merge / read <= 1.5, and memory bounded by a few tensors.
  *
@@ -42,18 +54,40 @@ import { tabularDataset } from '../libs/training/src/testing/synthetic';
 const MIB = 1024 * 1024;
 const VERSIONS = 8;
 const WIDTHS = [1024, 1024, 1024, 1024, 1024, 1024];
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const REPEAT = Number(process.env.REPEAT ?? 3);
+const MODES = process.env.MODES?.split(',') ?? [
+  'read',
+  'tensors',
+  'write',
+  'fedavg',
+  'median',
+];
 /** With PROFILE_DIR set, the merge processes write CPU profiles there. */
 const PROFILE_DIR = process.env.PROFILE_DIR;
 
 interface ChildResult {
   mode: string;
+  /** Median of the warm repetitions. */
   seconds: number;
+  /** The first, cold run. */
+  coldSeconds: number;
   bytesRead: number;
   startRssMib: number;
   peakRssMib: number;
   peakTensorMib?: number;
   outputMib?: number;
+  /** CPU seconds (user + system) of this process per warm repetition. */
+  cpuSeconds: number;
+  /** CPU seconds of the S3 server while the run's process lived. */
+  serverCpuSeconds?: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function storageFor(config: string): ObjectStorage {
@@ -76,16 +110,43 @@ async function child(mode: string, config: string): Promise<void> {
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 10);
-  const started = process.hrtime.bigint();
   const result: ChildResult = {
     mode,
     seconds: 0,
+    coldSeconds: 0,
     bytesRead: 0,
     startRssMib: startRss / MIB,
     peakRssMib: 0,
+    cpuSeconds: 0,
   };
+  const timed = async () => {
+    const started = process.hrtime.bigint();
+    await runOnce(storage, mode, result);
+
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  };
+  result.coldSeconds = await timed();
+  const cpuBefore = process.cpuUsage();
+  const seconds: number[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    seconds.push(await timed());
+  }
+  const cpu = process.cpuUsage(cpuBefore);
+  result.seconds = median(seconds);
+  result.cpuSeconds = (cpu.user + cpu.system) / 1e6 / REPEAT;
+  clearInterval(sampler);
+  result.peakRssMib = Math.max(peakRss, process.memoryUsage.rss()) / MIB;
+  process.stdout.write(JSON.stringify(result));
+}
+
+/** Does the work of one mode once, noting its figures in `result`. */
+async function runOnce(
+  storage: ObjectStorage,
+  mode: string,
+  result: ChildResult,
+): Promise<void> {
   if (mode === 'read') {
     const sizes = await Promise.all(
       Array.from({ length: VERSIONS }, async (_, k) => {
@@ -104,6 +165,7 @@ async function child(mode: string, config: string): Promise<void> {
         openArtifactWeights(storage, keyOf(k)),
       ),
     );
+    result.bytesRead = 0;
     for (;;) {
       const tensors = await Promise.all(readers.map((r) => r.read()));
       if (!tensors[0]) {
@@ -137,10 +199,6 @@ async function child(mode: string, config: string): Promise<void> {
     result.peakTensorMib = merged.peakTensorBytes / MIB;
     result.outputMib = merged.sizeBytes / MIB;
   }
-  result.seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  clearInterval(sampler);
-  result.peakRssMib = Math.max(peakRss, process.memoryUsage().rss) / MIB;
-  process.stdout.write(JSON.stringify(result));
 }
 
 /** Child mode: serve S3 until the parent goes away. */
@@ -151,23 +209,41 @@ async function serveS3(directory: string) {
     accessKey: s3.accessKey,
     secretKey: s3.secretKey,
   });
+  process.on('message', () => process.send!(process.cpuUsage()));
   process.on('disconnect', () => void s3.stop().then(() => process.exit(0)));
 }
 
 interface S3Process {
   /** JSON of endpoint, accessKey and secretKey. */
   config: string;
+  /** CPU seconds (user + system) the server has spent so far. */
+  cpuSeconds: () => Promise<number>;
   stop: () => void;
 }
 
 function forkS3(directory: string): Promise<S3Process> {
-  const server = fork(__filename, ['--s3-server', directory]);
+  const server = fork(__filename, ['--s3-server', directory], {
+    execArgv: PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/s3`]
+      : [],
+  });
+
+  if (process.env.PIN) {
+    execFile('taskset', ['-a', '-cp', '1', String(server.pid)]);
+  }
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.once('message', (message) =>
       resolve({
         config: JSON.stringify(message),
+        cpuSeconds: () =>
+          new Promise((answer) => {
+            server.once('message', (usage: NodeJS.CpuUsage) =>
+              answer((usage.user + usage.system) / 1e6),
+            );
+            server.send('cpu');
+          }),
         stop: () => server.disconnect(),
       }),
     );
@@ -205,6 +281,9 @@ async function storeVersions(storage: ObjectStorage): Promise<number> {
 
 async function main() {
   const [flag, mode, childConfig] = process.argv.slice(2);
+  if (!MODES.includes('read')) {
+    throw new Error('MODES must include read, the measure of the others.');
+  }
   if (flag === '--child') {
     return child(mode, childConfig);
   }
@@ -217,19 +296,15 @@ async function main() {
   const storage = storageFor(config);
   await storage.ensureBucket();
   const parameters = await storeVersions(storage);
-  const run = (childMode: string): Promise<ChildResult> =>
+  const spawn = (childMode: string): Promise<ChildResult> =>
     new Promise((resolve, reject) => {
+      const profile = PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
+        : [];
+      const argv = [...profile, __filename, '--child', childMode, config];
       execFile(
-        process.execPath,
-        [
-          ...(PROFILE_DIR && childMode !== 'read'
-            ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
-            : []),
-          __filename,
-          '--child',
-          childMode,
-          config,
-        ],
+        process.env.PIN ? 'taskset' : process.execPath,
+        process.env.PIN ? ['-c', '0', process.execPath, ...argv] : argv,
         { maxBuffer: MIB },
         (error, stdout, stderr) => {
           process.stderr.write(stderr);
@@ -241,38 +316,72 @@ async function main() {
         },
       );
     });
+  const run = async (childMode: string): Promise<ChildResult> => {
+    const serverBefore = await s3.cpuSeconds();
+    const result = await spawn(childMode);
+    result.mode = childMode;
+    result.serverCpuSeconds =
+      ((await s3.cpuSeconds()) - serverBefore) / (REPEAT + 1);
+
+    return result;
+  };
 
   console.log(
     `${VERSIONS} versions of ${(parameters / 1e6).toFixed(2)}M parameters ` +
-      `(${((parameters * 4) / MIB).toFixed(1)} MiB of weights each)`,
+      `(${((parameters * 4) / MIB).toFixed(1)} MiB of weights each), ` +
+      `${ROUNDS} rounds of one process per run, each warm-up + ${REPEAT}; ` +
+      'medians over rounds, best round in brackets',
   );
-  console.log(
-    `best of ${ROUNDS} rounds:\n` +
-      'run          | seconds | merge/read | RSS start MiB | RSS peak MiB | peakTensor MiB',
-  );
-  // Rounds alternate the runs so that load from elsewhere hits all alike;
-  // each run's best round is reported.
-  const best = new Map<string, ChildResult>();
+  // Rounds alternate the runs so that load from elsewhere hits all alike.
+  const results = new Map<string, ChildResult[]>(MODES.map((m) => [m, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of ['read', 'tensors', 'write', 'fedavg', 'median']) {
+    for (const mode of MODES) {
       const result = await run(mode);
-      if (result.seconds < (best.get(mode)?.seconds ?? Infinity)) {
-        best.set(mode, result);
+      if (process.env.VERBOSE) {
+        console.error(JSON.stringify(result));
       }
+      results.get(mode)!.push(result);
     }
   }
-  const readSeconds = best.get('read')!.seconds;
-  for (const row of best.values()) {
-    console.log(
-      [
-        row.mode.padEnd(12),
-        row.seconds.toFixed(2).padStart(7),
-        (row.seconds / readSeconds).toFixed(2).padStart(10),
-        row.startRssMib.toFixed(0).padStart(13),
-        row.peakRssMib.toFixed(0).padStart(12),
-        (row.peakTensorMib?.toFixed(1) ?? '-').padStart(14),
-      ].join(' | '),
-    );
+  const reads = results.get('read')!;
+  const table = [
+    [
+      'run',
+      'warm s',
+      'warm / read',
+      'cold s',
+      'cold / read',
+      'CPU s',
+      'S3 CPU s',
+      'RSS peak MiB',
+      'peakTensor MiB',
+    ],
+  ];
+  for (const mode of MODES) {
+    const rows = results.get(mode)!;
+    // Each round's ratio is against the read of the same round.
+    const figure = (pick: (row: ChildResult, round: number) => number) => {
+      const values = rows.map(pick);
+
+      return `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)})`;
+    };
+    table.push([
+      mode,
+      figure((r) => r.seconds),
+      figure((r, i) => r.seconds / reads[i].seconds),
+      figure((r) => r.coldSeconds),
+      figure((r, i) => r.coldSeconds / reads[i].coldSeconds),
+      median(rows.map((r) => r.cpuSeconds)).toFixed(2),
+      median(rows.map((r) => r.serverCpuSeconds ?? 0)).toFixed(2),
+      Math.max(...rows.map((r) => r.peakRssMib)).toFixed(0),
+      rows[0].peakTensorMib?.toFixed(1) ?? '-',
+    ]);
+  }
+  const widths = table[0].map((_, c) =>
+    Math.max(...table.map((row) => row[c].length)),
+  );
+  for (const row of table) {
+    console.log(row.map((cell, c) => cell.padStart(widths[c])).join(' | '));
   }
   s3.stop();
   rmSync(dir, { recursive: true, force: true });

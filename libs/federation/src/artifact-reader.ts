@@ -8,12 +8,7 @@ import type { ObjectStorage } from '#libs/storage';
 import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import { ByteReader } from './byte-reader';
-import {
-  sizeOf,
-  type NamedTensor,
-  type TensorPool,
-  type WeightSpec,
-} from './tensors';
+import { sizeOf, type NamedTensor, type WeightSpec } from './tensors';
 import { TensorStreamReader, type LayerReader } from './weights-file';
 
 /** One layer of a tfjs layers-model topology. */
@@ -254,7 +249,6 @@ export async function weightSpecsOfArtifact(
 export async function openArtifactWeights(
   storage: ObjectStorage,
   key: string,
-  options: { pool?: TensorPool } = {},
 ): Promise<ArtifactWeightsReader> {
   const whole = await getWhole(storage, key);
   let open: OpenZip;
@@ -276,7 +270,6 @@ export async function openArtifactWeights(
     open.specs,
     new ByteReader(stream),
     (field, reason) => new Error(`The artifact ${key}: ${field}: ${reason}`),
-    options.pool,
   );
   let closed = false;
   const close = async () => {
@@ -301,6 +294,14 @@ export async function openArtifactWeights(
       }
 
       return tensor;
+    },
+    readPart: async (target) => {
+      const part = await tensors.readPart(target);
+      if (!part) {
+        await close();
+      }
+
+      return part;
     },
     close,
     [Symbol.asyncIterator]: () => iterate(tensors, close),

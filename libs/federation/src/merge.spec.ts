@@ -93,6 +93,36 @@ describe('mergeArtifacts', () => {
     );
   });
 
+  it('merges weights larger than one block coordinate by coordinate', async () => {
+    // A 400 x 250 kernel: 100,000 values, more than a block of 65,536.
+    const wide = await tinyArtifact({ widths: [400, 250] });
+    const keys = await Promise.all(
+      [0, 1, 2].map(async (k) => {
+        const key = `blocks/source-${k}.zip`;
+        const values = withWeights(wide, (spec) =>
+          filled(spec, (i) => (i % 1000) * (k + 1)),
+        );
+        await putArtifact(storage, key, values);
+
+        return key;
+      }),
+    );
+
+    const { tensors } = await merged({
+      sources: keys.map((key) => ({ key, sampleCount: 10 })),
+      strategy: 'median',
+      outputKey: 'blocks/merged.zip',
+    });
+
+    // The median of (i % 1000) times 1, 2 and 3 is twice it, everywhere.
+    const big = tensors.get('backbone/dense_1/kernel')!;
+    expect(big.length).toBe(100_000);
+    expect(big.every((v, i) => v === (i % 1000) * 2)).toBe(true);
+    for (const values of tensors.values()) {
+      expect(values.every((v, i) => v === (i % 1000) * 2)).toBe(true);
+    }
+  });
+
   it('lets an explicit weight override the sample count', async () => {
     const keys = await versions('weight', [() => 0, () => 30]);
 

@@ -9,14 +9,8 @@ import {
 import { checkCompatible } from './compatibility';
 import { badOption } from './errors';
 import { writeArtifact } from './storage-io';
-import { combine, type MergeStrategy } from './strategies';
-import {
-  headTask,
-  sizeOf,
-  TensorPool,
-  type NamedTensor,
-  type WeightSpec,
-} from './tensors';
+import { Combiner, type MergeStrategy } from './strategies';
+import { headTask, sizeOf, type WeightSpec } from './tensors';
 import type { LayerReader } from './weights-file';
 
 /** One model version to merge. */
@@ -74,10 +68,8 @@ export async function mergeArtifacts(
 ): Promise<MergeResult> {
   const weights = validateMergeOptions(options);
   const trimRatio = options.trimRatio ?? 0.1;
-  // Input arrays go back to the pool once merged: a few per source in flight.
-  const pool = new TensorPool(4 * options.sources.length);
   const opened = await Promise.allSettled(
-    options.sources.map((s) => openArtifactWeights(storage, s.key, { pool })),
+    options.sources.map((s) => openArtifactWeights(storage, s.key)),
   );
   const readers = opened.flatMap((o) =>
     o.status === 'fulfilled' ? [o.value] : [],
@@ -89,33 +81,39 @@ export async function mergeArtifacts(
     }
     checkCompatible(readers);
     const plan = planMerge(readers);
-    const cursors = readers.map((reader) => new TensorCursor(reader));
+    const combiner = new Combiner({
+      sources: readers.length,
+      blockValues: BLOCK_VALUES,
+    });
+    const cursors = readers.map(
+      (reader, k) => new BlockCursor(reader, combiner.blocks[k]),
+    );
     let peakTensorBytes = 0;
     const values = async function* () {
       for (const spec of plan.specs) {
         const holders = plan.holders.get(spec.name)!;
-        const inputs = await Promise.all(
-          holders.map((k) => cursors[k].take(spec.name)),
-        );
-        const merged =
-          inputs.length === 1
-            ? inputs[0].values
-            : combine(
-                inputs.map((t) => t.values),
-                {
-                  strategy: options.strategy,
-                  weights: holders.map((k) => weights[k]),
-                  trimRatio,
-                },
-              );
-        const held =
-          inputs.reduce((n, t) => n + t.values.byteLength, 0) +
-          (inputs.length === 1 ? 0 : merged.byteLength) +
-          cursors.reduce((n, c) => n + c.bufferedBytes, 0);
-        peakTensorBytes = Math.max(peakTensorBytes, held);
-        yield merged;
-        if (inputs.length > 1) {
-          inputs.forEach((t) => pool.give(t.values));
+        const combined = {
+          strategy: options.strategy,
+          weights: holders.map((k) => weights[k]),
+          trimRatio,
+        };
+        const size = sizeOf(spec.shape);
+        for (let offset = 0; offset < size; offset += BLOCK_VALUES) {
+          const count = Math.min(BLOCK_VALUES, size - offset);
+          await Promise.all(
+            holders.map((k) => cursors[k].fill(spec.name, offset, count)),
+          );
+          // A copy: the combiner's memory is overwritten by the next block.
+          const merged =
+            holders.length === 1
+              ? combiner.blocks[holders[0]].slice(0, count)
+              : combiner.combine(holders, count, combined).slice();
+          peakTensorBytes = Math.max(
+            peakTensorBytes,
+            merged.byteLength +
+              cursors.reduce((n, cursor) => n + cursor.heldBytes, 0),
+          );
+          yield merged;
         }
       }
     };
@@ -228,73 +226,72 @@ function planMerge(readers: readonly ArtifactWeightsReader[]): MergePlan {
 }
 
 /**
- * Hands out a reader's tensors by name while reading ahead up to twice the
- * reader's largest tensor, so that transfers go on while the current weight
- * is merged and written. Tensors the reader yields before the one asked for
- * (heads in another order) wait in a small buffer.
+ * Values merged at once: 256 KiB of each source, so that the blocks of
+ * eight sources stay in cache, no memory is touched anew per tensor, and a
+ * 20 MiB model takes only some 80 rounds of awaits per source. Reading
+ * whole tensors into fresh arrays instead cost more CPU than the transfer
+ * (page faults on every new multi-megabyte array).
  */
-class TensorCursor {
-  private readonly buffered = new Map<string, NamedTensor>();
-  private readonly ahead: {
-    bytes: number;
-    tensor: Promise<NamedTensor | undefined>;
-  }[] = [];
-  private requested = 0;
-  private last: Promise<unknown> = Promise.resolve();
-  private readonly budget: number;
+const BLOCK_VALUES = 64 * 1024;
 
-  constructor(private readonly reader: LayerReader) {
-    this.budget =
-      2 * reader.specs.reduce((n, s) => Math.max(n, sizeOf(s.shape) * 4), 0);
+/**
+ * Fills a source's block of the combiner with the values of its weights,
+ * taken by name. Tensors the reader yields before the one asked for (heads
+ * in another order) are read whole and wait in a small buffer.
+ */
+class BlockCursor {
+  private readonly early = new Map<string, Float32Array>();
+  /** The tensor the reader is at, and how many of its values are read. */
+  private index = 0;
+  private offset = 0;
+
+  constructor(
+    private readonly reader: LayerReader,
+    private readonly block: Float32Array,
+  ) {}
+
+  /** Bytes of the block and of the tensors waiting. */
+  get heldBytes(): number {
+    let bytes = this.block.byteLength;
+    this.early.forEach((values) => (bytes += values.byteLength));
+
+    return bytes;
   }
 
-  /** Bytes of the tensors waiting and of those being read ahead. */
-  get bufferedBytes(): number {
-    let bytes = 0;
-    this.buffered.forEach((t) => (bytes += t.values.byteLength));
+  /**
+   * Puts values [offset, offset + count) of the weight `name` at the start
+   * of the block; a weight's blocks are filled in order.
+   */
+  async fill(name: string, offset: number, count: number): Promise<void> {
+    const early = this.early.get(name);
+    if (early) {
+      this.block.set(early.subarray(offset, offset + count));
+      if (offset + count >= early.length) {
+        this.early.delete(name);
+      }
 
-    return this.ahead.reduce((n, a) => n + a.bytes, bytes);
-  }
-
-  async take(name: string): Promise<NamedTensor> {
-    const held = this.buffered.get(name);
-    if (held) {
-      this.buffered.delete(name);
-
-      return held;
+      return;
     }
-    for (;;) {
-      this.readAhead();
-      const next = this.ahead.shift();
-      const tensor = await next?.tensor;
-      if (!tensor) {
+    const { specs } = this.reader;
+    while (specs[this.index]?.name !== name) {
+      if (this.index >= specs.length) {
         throw new Error(`The weights ended before ${name}.`);
       }
-      if (tensor.name === name) {
-        this.readAhead();
-
-        return tensor;
-      }
-      this.buffered.set(tensor.name, tensor);
+      const tensor = await this.reader.read();
+      this.early.set(tensor!.name, tensor!.values);
+      this.index++;
     }
-  }
-
-  private readAhead(): void {
-    const { specs } = this.reader;
-    let bytes = this.ahead.reduce((n, a) => n + a.bytes, 0);
-    while (this.requested < specs.length) {
-      const size = sizeOf(specs[this.requested].shape) * 4;
-      if (this.ahead.length > 0 && bytes + size > this.budget) {
-        break;
-      }
-      // Reads of one stream run one after another.
-      const tensor = this.last.then(() => this.reader.read());
-      // A failed read ahead surfaces at its take, not as unhandled.
-      tensor.catch(() => undefined);
-      this.last = tensor;
-      this.ahead.push({ bytes: size, tensor });
-      this.requested++;
-      bytes += size;
+    if (this.offset !== offset) {
+      throw new Error(`Blocks of ${name} were taken out of order.`);
+    }
+    const part = await this.reader.readPart(this.block.subarray(0, count));
+    if (part?.values.length !== count) {
+      throw new Error(`The weights ended inside ${name}.`);
+    }
+    this.offset += count;
+    if (this.offset === sizeOf(specs[this.index].shape)) {
+      this.index++;
+      this.offset = 0;
     }
   }
 }

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 
-import yazl from 'yazl';
-
 import { ChorusError } from '#libs/errors';
 import { streamUpload, type ObjectStorage } from '#libs/storage';
 import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import type { ModelJson } from './artifact-reader';
+import { storedZip } from './stored-zip';
 import { bytesOf, sizeOf, type WeightSpec } from './tensors';
 import {
   openWeightsStream,
@@ -19,9 +18,6 @@ import {
 
 /** Multipart part size of the objects this library writes. */
 export const PART_BYTES = 8 * 1024 * 1024;
-
-/** The largest object S3 takes in one PUT; larger ones go multipart. */
-const SINGLE_PUT_BYTES = 5 * 1024 * 1024 * 1024;
 
 /** Where an object was written: its sha256 and size. */
 export interface StoredObject {
@@ -92,14 +88,19 @@ export interface WriteArtifactOptions {
   manifest: ArtifactManifest;
   /** The weights.bin order; `values` must follow it. */
   specs: WeightSpec[];
-  /** Each tensor's values, produced only as fast as the upload takes them. */
+  /**
+   * The values of every weight in `specs` order, in pieces of any length
+   * (whole tensors or blocks), produced only as fast as the upload takes
+   * them.
+   */
   values: AsyncIterable<Float32Array>;
 }
 
 /**
  * Writes an artifact zip like zipArtifact's (fixed dates, every entry
  * stored uncompressed, so the zip's size is known before its first byte) as
- * a stream into storage, pulling one tensor at a time.
+ * one streamed PUT into storage, pulling the values only as fast as the
+ * upload takes them.
  */
 export async function writeArtifact(
   storage: ObjectStorage,
@@ -120,60 +121,44 @@ export async function writeArtifact(
     ],
   };
   const weightBytes = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
-  const weights = Readable.from(
-    (async function* () {
-      let i = 0;
-      for await (const values of options.values) {
-        const spec = specs[i++];
-        if (!spec || values.length !== sizeOf(spec.shape)) {
-          throw new Error(
-            `Weight ${i - 1} (${spec?.name ?? 'none'}) got ` +
-              `${values.length} values.`,
-          );
-        }
-        yield bytesOf(values);
+  const weights = (async function* () {
+    let written = 0;
+    for await (const values of options.values) {
+      written += values.byteLength;
+      if (written > weightBytes) {
+        throw new Error(
+          `The weights of ${options.key} gave more than the ` +
+            `${weightBytes} bytes their specs need.`,
+        );
       }
-    })(),
-    { objectMode: false },
-  );
-  const mtime = new Date('2000-01-01T00:00:00Z');
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(JSON.stringify(modelJson)), ARTIFACT_FILES.model, {
-    mtime,
-    compress: false,
-  });
-  zip.addReadStream(weights, ARTIFACT_FILES.weights, {
-    mtime,
-    compress: false,
-    size: weightBytes,
-  });
-  zip.addBuffer(
-    Buffer.from(JSON.stringify(options.manifest, null, 2)),
-    ARTIFACT_FILES.manifest,
-    { mtime, compress: false },
-  );
-  // With every size known and nothing deflated, yazl reports the total
-  // before it writes anything.
-  const zipBytes = await new Promise<number>((resolve) => {
-    // @types/yazl leaves out the callback's argument, the total (-1 when
-    // it cannot be known).
-    const reportTotal = resolve as (total: number) => void;
-    zip.end(undefined, reportTotal as () => void);
-  });
-  const output = zip.outputStream as Readable;
-  zip.on('error', (error: Error) => output.destroy(error));
-  weights.on('error', (error: Error) => output.destroy(error));
-  if (zipBytes >= 0 && zipBytes <= SINGLE_PUT_BYTES) {
-    return storeSized(
-      storage,
-      options.key,
-      output,
-      zipBytes,
-      'application/zip',
-    );
-  }
+      yield bytesOf(values);
+    }
+    if (written < weightBytes) {
+      throw new Error(
+        `The weights of ${options.key} gave ${written} bytes; ` +
+          `their specs need ${weightBytes}.`,
+      );
+    }
+  })();
+  const zip = storedZip([
+    {
+      name: ARTIFACT_FILES.model,
+      data: Buffer.from(JSON.stringify(modelJson)),
+    },
+    { name: ARTIFACT_FILES.weights, data: weights, size: weightBytes },
+    {
+      name: ARTIFACT_FILES.manifest,
+      data: Buffer.from(JSON.stringify(options.manifest, null, 2)),
+    },
+  ]);
 
-  return storeStream(storage, options.key, output, 'application/zip');
+  return storeSized(
+    storage,
+    options.key,
+    zip.stream,
+    zip.size,
+    'application/zip',
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { weightedMean } from './strategies';
+import { combine, Combiner, type CombineOptions } from './strategies';
 
 /** The mean as written in the docs, one coordinate at a time, in float64. */
 function plainMean(values: Float32Array[], weights: number[]): Float32Array {
@@ -9,23 +9,47 @@ function plainMean(values: Float32Array[], weights: number[]): Float32Array {
   );
 }
 
-describe('weightedMean', () => {
-  it('matches the per-coordinate sum bit for bit for any source count', () => {
-    // 2,500 coordinates span three blocks; 1 to 9 sources cover groups of
-    // four and the remainders.
-    for (let sources = 1; sources <= 9; sources++) {
-      const values = Array.from({ length: sources }, (_, k) =>
-        Float32Array.from({ length: 2500 }, (_, i) =>
-          Math.sin((i + 1) * (k + 1.5)),
+/** Sort each coordinate, drop `trim` at each end, average the rest. */
+function plainTrimmed(values: Float32Array[], trim: number): Float32Array {
+  return values[0].map((_, i) => {
+    const sorted = values.map((v) => v[i]).sort((a, b) => a - b);
+    const kept = sorted.slice(trim, sorted.length - trim);
+
+    return kept.reduce((sum, v) => sum + v, 0) / kept.length;
+  });
+}
+
+/** `sources` arrays of `length` seeded values, all distinct. */
+function sourcesOf(sources: number, length: number): Float32Array[] {
+  return Array.from({ length: sources }, (_, k) =>
+    Float32Array.from({ length }, (_, i) => Math.sin((i + 1) * (k + 1.5))),
+  );
+}
+
+const options = (
+  strategy: CombineOptions['strategy'],
+  weights: number[] = [],
+  trimRatio = 0.1,
+): CombineOptions => ({ strategy, weights, trimRatio });
+
+describe('combine', () => {
+  it('fedavg matches the per-coordinate sum bit for bit for 1 to 9 sources', () => {
+    // 2,501 coordinates: groups of four and a remainder of one.
+    for (let n = 1; n <= 9; n++) {
+      const values = sourcesOf(n, 2501);
+      const weights = values.map((_, k) => k + 1);
+      const total = (n * (n + 1)) / 2;
+
+      expect(combine(values, options('fedavg', weights))).toEqual(
+        plainMean(
+          values,
+          weights.map((w) => w / total),
         ),
       );
-      const weights = values.map((_, k) => (k + 1) / 45);
-
-      expect(weightedMean(values, weights)).toEqual(plainMean(values, weights));
     }
   });
 
-  it('weighs each source by its weight', () => {
+  it('weighs each source by its normalised weight', () => {
     const values = [
       Float32Array.of(1, 10),
       Float32Array.of(3, 20),
@@ -34,9 +58,66 @@ describe('weightedMean', () => {
       Float32Array.of(9, 50),
     ];
 
+    // Weights 1, 0, 0, 0, 1 normalise to 0.5 and 0.5:
     // 0.5·1 + 0.5·9 = 5 and 0.5·10 + 0.5·50 = 30.
-    expect(weightedMean(values, [0.5, 0, 0, 0, 0.5])).toEqual(
+    expect(combine(values, options('fedavg', [1, 0, 0, 0, 1]))).toEqual(
       Float32Array.of(5, 30),
+    );
+    // Uniform: (1 + 3 + 5 + 7 + 9) / 5 = 5 and (10 + ... + 50) / 5 = 30.
+    expect(combine(values, options('uniform'))).toEqual(Float32Array.of(5, 30));
+  });
+
+  it('median and trimmed-mean match sorting each coordinate, bit for bit', () => {
+    for (let n = 1; n <= 9; n++) {
+      const values = sourcesOf(n, 1003);
+
+      expect(combine(values, options('median'))).toEqual(
+        plainTrimmed(values, Math.floor((n - 1) / 2)),
+      );
+      expect(combine(values, options('trimmed-mean', [], 0.25))).toEqual(
+        plainTrimmed(values, Math.floor(0.25 * n)),
+      );
+    }
+  });
+
+  it('takes the middle value, or the mean of the two middle ones', () => {
+    const odd = [Float32Array.of(9, -1), Float32Array.of(1, 5)];
+    odd.push(Float32Array.of(4, 2));
+    const even = [...odd, Float32Array.of(100, 3)];
+
+    // Sorted 1, 4, 9 and -1, 2, 5.
+    expect(combine(odd, options('median'))).toEqual(Float32Array.of(4, 2));
+    // Sorted 1, 4, 9, 100 and -1, 2, 3, 5: (4 + 9) / 2, (2 + 3) / 2.
+    expect(combine(even, options('median'))).toEqual(Float32Array.of(6.5, 2.5));
+    // trimRatio 0.25 of 4 drops one value at each end: the same here.
+    expect(combine(even, options('trimmed-mean', [], 0.25))).toEqual(
+      Float32Array.of(6.5, 2.5),
+    );
+  });
+});
+
+describe('Combiner', () => {
+  it('combines only the blocks of the holders, with their weights in order', () => {
+    const combiner = new Combiner({ sources: 3, blockValues: 6 });
+    combiner.blocks[0].set([1, 1, 1, 1, 1, 1]);
+    combiner.blocks[1].set([100, 100, 100, 100, 100, 100]);
+    combiner.blocks[2].set([4, 4, 4, 4, 4, 4]);
+
+    // Holders 2 and 0 weighted 3 : 1 → 0.75·4 + 0.25·1 = 3.25; source 1
+    // is left out, and so are values past the count of 5.
+    expect(combiner.combine([2, 0], 5, options('fedavg', [3, 1]))).toEqual(
+      Float32Array.of(3.25, 3.25, 3.25, 3.25, 3.25),
+    );
+  });
+
+  it('refuses more values than a block holds, or no sources', () => {
+    const combiner = new Combiner({ sources: 2, blockValues: 8 });
+
+    expect(() => combiner.combine([0, 1], 9, options('uniform'))).toThrow(
+      /at most 8 values, not 2 of 9/,
+    );
+    expect(() => combiner.combine([], 4, options('uniform'))).toThrow(
+      /1 to 2 sources/,
     );
   });
 });

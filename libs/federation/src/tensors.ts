@@ -54,27 +54,3 @@ export function headTask(name: string): string | undefined {
 
   return match?.[1];
 }
-
-/**
- * Float32Arrays of finished tensors, handed out again for tensors of the
- * same size: a merge reads the same shapes from every source, and reusing
- * spares the allocation, zero-filling and garbage collection of each.
- */
-export class TensorPool {
-  private readonly free = new Map<number, Float32Array[]>();
-
-  constructor(private readonly keepPerSize: number) {}
-
-  take(length: number): Float32Array {
-    return this.free.get(length)?.pop() ?? new Float32Array(length);
-  }
-
-  /** Gives back an array nobody reads any more. */
-  give(values: Float32Array): void {
-    const list = this.free.get(values.length) ?? [];
-    if (list.length < this.keepPerSize) {
-      list.push(values);
-      this.free.set(values.length, list);
-    }
-  }
-}

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { NamedTensor, NamedWeights, WeightSpec } from './tensors';
 import {
   encodeWeights,
+  openWeightsStream,
   readWeightsStream,
   weightsHeader,
   WeightsFileWriter,
@@ -70,6 +71,37 @@ describe('weights file', () => {
     }
 
     expect(Buffer.concat(chunks).equals(encodeWeights(weights))).toBe(true);
+  });
+
+  it('reads in blocks into the array given, never past a tensor', async () => {
+    const reader = await openWeightsStream(chunked(encodeWeights(weights)));
+    const block = new Float32Array(4);
+    const parts: [string, number, number[]][] = [];
+    for (;;) {
+      const part = await reader.readPart(block);
+      if (!part) {
+        break;
+      }
+      // The values are the start of the block itself: no new array.
+      expect(part.values.buffer).toBe(block.buffer);
+      parts.push([part.spec.name, part.offset, Array.from(part.values)]);
+    }
+
+    expect(parts).toEqual([
+      ['backbone/dense_0/kernel', 0, [1, 2, 3, 4]],
+      ['backbone/dense_0/kernel', 4, [5, 6]],
+      ['backbone/dense_0/bias', 0, [7, 8, 9]],
+    ]);
+  });
+
+  it('refuses a whole read of a tensor that is partly read', async () => {
+    const reader = await openWeightsStream(chunked(encodeWeights(weights)));
+    await reader.readPart(new Float32Array(2));
+
+    await expect(reader.read()).rejects.toThrow(
+      'backbone/dense_0/kernel is partly read; read it on with readPart.',
+    );
+    await reader.close();
   });
 
   it('starts with the magic and a little-endian header length', () => {

@@ -9,7 +9,6 @@ import {
   sizeOf,
   type NamedTensor,
   type NamedWeights,
-  type TensorPool,
   type WeightSpec,
 } from './tensors';
 
@@ -23,15 +22,30 @@ const PREAMBLE_BYTES = 12;
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 
 /**
- * Weights read one tensor at a time, in the order of `specs`. Holds one
- * tensor's values at a time; `read` hands out a fresh array per tensor.
+ * Weights read in the order of `specs`: a tensor at a time, with a fresh
+ * array for each, or a block of values at a time into the caller's array.
  */
 export interface LayerReader extends AsyncIterable<NamedTensor> {
   readonly specs: WeightSpec[];
   /** The next tensor, or undefined after the last one. */
   read(): Promise<NamedTensor | undefined>;
+  /**
+   * Reads the next values of the current tensor into `target`, never past
+   * that tensor's end, or undefined after the last tensor. A caller that
+   * reads in blocks of a fixed size touches no new memory per tensor.
+   */
+  readPart(target: Float32Array): Promise<TensorPart | undefined>;
   /** Releases the underlying stream; safe to call twice. */
   close(): Promise<void>;
+}
+
+/** Values of one tensor read by {@link LayerReader.readPart}. */
+export interface TensorPart {
+  spec: WeightSpec;
+  /** Index in the tensor of the first value read. */
+  offset: number;
+  /** The values read: the start of the caller's array. */
+  values: Float32Array;
 }
 
 /** Options for {@link openWeightsStream}. */
@@ -47,17 +61,34 @@ type ErrorFactory = (field: string, reason: string) => Error;
 /** Reads float32 tensors of known specs back to back from a byte stream. */
 export class TensorStreamReader implements LayerReader {
   private index = 0;
+  /** Values of specs[index] read so far by readPart. */
+  private offset = 0;
 
   constructor(
     readonly specs: WeightSpec[],
     private readonly bytes: ByteReader,
     private readonly fail: ErrorFactory,
-    /** Where the values arrays come from; default fresh ones. */
-    private readonly pool?: TensorPool,
   ) {}
 
   async read(): Promise<NamedTensor | undefined> {
-    if (this.index >= this.specs.length) {
+    const next = this.specs[this.index];
+    if (next && this.offset > 0) {
+      throw new Error(`${next.name} is partly read; read it on with readPart.`);
+    }
+    const part = await this.readPart(
+      new Float32Array(next ? sizeOf(next.shape) : 0),
+    );
+    if (!part) {
+      return undefined;
+    }
+    const { spec, values } = part;
+
+    return { name: spec.name, shape: spec.shape, values };
+  }
+
+  async readPart(target: Float32Array): Promise<TensorPart | undefined> {
+    const spec = this.specs[this.index];
+    if (!spec) {
       if (!(await this.bytes.atEnd())) {
         throw this.fail(
           'body',
@@ -68,19 +99,29 @@ export class TensorStreamReader implements LayerReader {
 
       return undefined;
     }
-    const spec = this.specs[this.index++];
     const size = sizeOf(spec.shape);
-    const values = this.pool?.take(size) ?? new Float32Array(size);
-    const target = new Uint8Array(values.buffer, values.byteOffset, size * 4);
-    const got = await this.bytes.readInto(target);
-    if (got < target.length) {
+    const offset = this.offset;
+    const count = Math.min(target.length, size - offset);
+    if (count === 0 && size > 0) {
+      throw new Error('readPart needs a target of at least one value.');
+    }
+    const values = target.subarray(0, count);
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, count * 4);
+    const got = await this.bytes.readInto(bytes);
+    if (got < bytes.length) {
       throw this.fail(
         `weights.${spec.name}`,
-        `truncated: the tensor needs ${target.length} bytes, ${got} arrived.`,
+        `truncated: the tensor needs ${size * 4} bytes, ` +
+          `${offset * 4 + got} arrived.`,
       );
     }
+    this.offset += count;
+    if (this.offset === size) {
+      this.index++;
+      this.offset = 0;
+    }
 
-    return { name: spec.name, shape: spec.shape, values };
+    return { spec, offset, values };
   }
 
   async close(): Promise<void> {
