@@ -22,6 +22,31 @@ import {
   withWeights,
 } from './testing/fixtures';
 
+/**
+ * `artifact` with the standardisation statistics of `like`, features and
+ * regression targets: for tests of the averaging itself, which re-expressing
+ * sources in pooled statistics would otherwise change.
+ */
+function withStatisticsOf(artifact: Artifact, like: Artifact): Artifact {
+  const { manifest } = artifact;
+  const tasks = manifest.tasks.map((task) => {
+    const other = like.manifest.tasks.find((t) => t.name === task.name);
+
+    return other
+      ? { ...task, targetMean: other.targetMean, targetStd: other.targetStd }
+      : task;
+  });
+
+  return {
+    ...artifact,
+    manifest: {
+      ...manifest,
+      features: structuredClone(like.manifest.features),
+      tasks,
+    },
+  };
+}
+
 describe('mergeArtifacts', () => {
   let storage: ObjectStorage;
   let stop: () => Promise<void>;
@@ -194,7 +219,7 @@ describe('mergeArtifacts', () => {
 
   it('writes an artifact that loads and predicts', async () => {
     const a = await tinyArtifact({ seed: 1 });
-    const b = await tinyArtifact({ seed: 2 });
+    const b = withStatisticsOf(await tinyArtifact({ seed: 2 }), a);
     await putArtifact(storage, 'load/a.zip', a);
     await putArtifact(storage, 'load/b.zip', b);
 
@@ -224,8 +249,14 @@ describe('mergeArtifacts', () => {
 
   it('merges the backbone over all, each head over the versions with its task', async () => {
     const a = await tinyArtifact({ tasks: [BUYS, PRICE], seed: 1 });
-    const b = await tinyArtifact({ tasks: [BUYS, SEGMENT], seed: 2 });
-    const c = await tinyArtifact({ tasks: [PRICE], seed: 3 });
+    const b = withStatisticsOf(
+      await tinyArtifact({ tasks: [BUYS, SEGMENT], seed: 2 }),
+      a,
+    );
+    const c = withStatisticsOf(
+      await tinyArtifact({ tasks: [PRICE], seed: 3 }),
+      a,
+    );
     const segment = tensorsOf(b);
     const constant = (artifact: Artifact, value: number) =>
       withWeights(artifact, (spec) =>

@@ -10,6 +10,7 @@ import { checkCompatible } from './compatibility';
 import { badOption } from './errors';
 import { writeArtifact } from './storage-io';
 import { Combiner, type MergeStrategy } from './strategies';
+import { planRestandardisation, type WeightRewrite } from './standardisation';
 import { headTask, sizeOf, type WeightSpec } from './tensors';
 import type { LayerReader } from './weights-file';
 
@@ -59,8 +60,9 @@ const STRATEGIES: MergeStrategy[] = [
  * Merges model versions into one artifact, streamed weight by weight: the
  * backbone over all sources, each task head over the sources that have the
  * task (a head only one source has is carried over as is). The merged model
- * has every task of every source, in first-seen order. Numeric features keep
- * the standardisation statistics of the first source.
+ * has every task of every source, in first-seen order. Sources trained with
+ * other standardisation statistics are first re-expressed in statistics
+ * pooled over all sources (see planRestandardisation).
  */
 export async function mergeArtifacts(
   storage: ObjectStorage,
@@ -81,12 +83,29 @@ export async function mergeArtifacts(
     }
     checkCompatible(readers);
     const plan = planMerge(readers);
+    const standardisation = planRestandardisation(
+      readers,
+      poolingWeights(options.sources),
+    );
+    plan.manifest.features = standardisation.features;
+    for (const task of plan.manifest.tasks) {
+      const target = standardisation.targets.get(task.name);
+      if (target) {
+        task.targetMean = target.mean;
+        task.targetStd = target.std;
+      }
+    }
     const combiner = new Combiner({
       sources: readers.length,
       blockValues: BLOCK_VALUES,
     });
     const cursors = readers.map(
-      (reader, k) => new BlockCursor(reader, combiner.blocks[k]),
+      (reader, k) =>
+        new BlockCursor(
+          reader,
+          combiner.blocks[k],
+          standardisation.rewrites[k],
+        ),
     );
     let peakTensorBytes = 0;
     const values = async function* () {
@@ -134,6 +153,18 @@ export async function mergeArtifacts(
   } finally {
     await Promise.all(readers.map((reader) => reader.close()));
   }
+}
+
+/**
+ * How much each source counts in pooled statistics: its weight or sample
+ * count when every source has one, else the same for all.
+ */
+function poolingWeights(sources: readonly MergeSource[]): number[] {
+  const weights = sources.map((s) => s.weight ?? s.sampleCount ?? 0);
+
+  return weights.every((w) => Number.isFinite(w) && w > 0)
+    ? weights
+    : weights.map(() => 1);
 }
 
 function validateMergeOptions(options: MergeOptions): number[] {
@@ -248,6 +279,8 @@ class BlockCursor {
   constructor(
     private readonly reader: LayerReader,
     private readonly block: Float32Array,
+    /** Applied to every value read, in the reader's order. */
+    private readonly rewrite?: WeightRewrite,
   ) {}
 
   /** Bytes of the block and of the tensors waiting. */
@@ -278,6 +311,7 @@ class BlockCursor {
         throw new Error(`The weights ended before ${name}.`);
       }
       const tensor = await this.reader.read();
+      this.rewrite?.(tensor!.name, 0, tensor!.values);
       this.early.set(tensor!.name, tensor!.values);
       this.index++;
     }
@@ -288,6 +322,7 @@ class BlockCursor {
     if (part?.values.length !== count) {
       throw new Error(`The weights ended inside ${name}.`);
     }
+    this.rewrite?.(name, offset, part.values);
     this.offset += count;
     if (this.offset === sizeOf(specs[this.index].shape)) {
       this.index++;

@@ -9,6 +9,8 @@ import {
   train,
   zipArtifact,
   type Artifact,
+  type FeatureOptions,
+  type MlpBackboneOptions,
   type TaskOptions,
 } from '#libs/training';
 
@@ -22,8 +24,10 @@ import { readWeightsStream } from '../weights-file';
 export const startStorage = () => startScratchStorage('federation-tests');
 
 export interface TinyModelOptions {
-  features?: string[];
+  features?: (string | FeatureOptions)[];
   widths?: number[];
+  /** batchNorm and residual of the MLP backbone. */
+  backbone?: Pick<MlpBackboneOptions, 'batchNorm' | 'residual'>;
   tasks?: TaskOptions[];
   seed?: number;
 }
@@ -53,7 +57,11 @@ export async function tinyArtifact(
   const result = await train({
     spec: {
       features: options.features ?? ['x1', 'x2', 'x3'],
-      backbone: { kind: 'mlp', widths: options.widths ?? [4] },
+      backbone: {
+        kind: 'mlp',
+        widths: options.widths ?? [4],
+        ...options.backbone,
+      },
       tasks: options.tasks ?? [BUYS],
     },
     data: { schema: data.schema, train: data.batches },
