@@ -4,7 +4,7 @@ import type { DataSourceOptions } from './data';
 import { TrainingConfigError } from './errors';
 import { evaluate, type EvaluationResult } from './evaluate';
 import { buildModel } from './model';
-import { planModel } from './plan';
+import { planModel, type BaseStatistics } from './plan';
 import { Random } from './random';
 import type { ModelSpec } from './spec';
 
@@ -20,9 +20,15 @@ export async function evaluateWeights(options: {
   spec: ModelSpec;
   data: DataSourceOptions[];
   weights: Weights;
+  /** The statistics the weights were trained with (see planModel). */
+  statistics?: BaseStatistics;
   batchSize?: number;
 }): Promise<EvaluationResult | undefined> {
-  const { plan, taskSources } = planModel(options.spec, options.data);
+  const { plan, taskSources } = planModel(
+    options.spec,
+    options.data,
+    options.statistics,
+  );
   const built = buildModel(plan, new Random(1));
   try {
     for (const weight of built.training.weights) {

@@ -12,7 +12,12 @@ import {
 } from './named-weights';
 import { Predictor } from './predictor';
 import type { TaskOptions } from './spec';
-import { barImages, FEATURES, tabularDataset } from './testing/synthetic';
+import {
+  barImages,
+  datasetFrom,
+  FEATURES,
+  tabularDataset,
+} from './testing/synthetic';
 import { train, type TrainResult } from './train';
 import type { TrainOptions } from './train-options';
 
@@ -274,6 +279,51 @@ describe('fine-tuning', () => {
       'head/price',
       'head/segment',
     ]);
+  });
+
+  it('keeps the standardisation of the base on data of another scale', async () => {
+    // The same rows with x1 and the price target on other scales: their
+    // means and stds in this dataset differ from the base's.
+    const { columns } = data;
+    const shifted = datasetFrom(
+      {
+        ...columns,
+        x1: (columns.x1 as Float32Array).map((v) => 3 * v + 2),
+        price: (columns.price as Float32Array).map((v) => 2 * v + 10),
+      },
+      Object.fromEntries(data.schema.columns.map((c) => [c.name, c.type])),
+      { colour: ['red', 'green', 'blue'], segment: ['a', 'b', 'c'] },
+    );
+    const artifact = await exportArtifact(base.model);
+    const frozen = (statistics?: typeof artifact.manifest) =>
+      fineTune(baseWeights, {
+        data: { schema: shifted.schema, train: shifted.batches },
+        base: { weights: baseWeights, statistics },
+        freeze: { kind: 'backbone' },
+        freezeHeads: ['price', 'segment'],
+        epochs: 1,
+      });
+    const before = Predictor.fromTrained(base.model).outputs(rows).outputs;
+
+    const kept = await train(frozen(artifact.manifest));
+    const own = await train(frozen());
+    const keptOutputs = Predictor.fromTrained(kept.model).outputs(rows);
+    const ownOutputs = Predictor.fromTrained(own.model).outputs(rows);
+    const x1 = (result: TrainResult) =>
+      result.model.plan.features.find((f) => f.column === 'x1');
+    const price = (result: TrainResult) =>
+      result.model.plan.tasks.find((t) => t.name === 'price')!;
+    kept.model.dispose();
+    own.model.dispose();
+
+    // Frozen weights reading inputs on their own scale predict as before.
+    expect(keptOutputs.outputs[0]).toEqual(before[0]);
+    expect(keptOutputs.outputs[1]).toEqual(before[1]);
+    expect(x1(kept)).toEqual(x1(base));
+    expect(price(kept).targetMean).toBe(price(base).targetMean);
+    // With this data's statistics, the same frozen weights do not.
+    expect(ownOutputs.outputs[0]).not.toEqual(before[0]);
+    expect(price(own).targetStd).toBeCloseTo(2 * price(base).targetStd, 5);
   });
 
   it('reuses heads whose name and shapes match and starts others fresh', async () => {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { TrainingConfigError } from './errors';
 import type { ModelPlan } from './model';
 import type { NamedWeights } from './named-weights';
+import type { BaseStatistics } from './plan';
 
 /**
  * Which weights a fine-tune leaves untouched. A backbone layer is a block
@@ -35,6 +36,12 @@ export interface BaseWeights {
    * loaded. Default false.
    */
   newInputs?: boolean;
+  /**
+   * The base's standardisation statistics (its manifest's features and
+   * tasks): shared numeric inputs and regression targets keep them instead
+   * of this data's (see planModel); inputs only without `newInputs`.
+   */
+  statistics?: BaseStatistics;
 }
 
 /** Absolute learning rates per group; schedules scale both. */

@@ -16,6 +16,7 @@ export * from './tasks';
 export * from './train';
 export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
+export type { BaseStatistics } from './plan';
 export * from './artifact-zip';
 export * from './evaluate-weights';
 export type {

@@ -60,7 +60,14 @@ export interface TrainResult {
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const sources = validateTrainOptions(options);
-  const { plan, taskSources } = planModel(options.spec, sources);
+  const statistics = options.base?.statistics;
+  const { plan, taskSources } = planModel(
+    options.spec,
+    sources,
+    statistics && options.base?.newInputs
+      ? { features: [], tasks: statistics.tasks }
+      : statistics,
+  );
   validateMonitor(options.earlyStopping?.monitor, plan);
   const batchSize = options.batchSize ?? 32;
   const random = new Random(options.seed ?? 1);

@@ -14,6 +14,7 @@ import {
   unzipArtifact,
   weightsFromArtifact,
   zipArtifact,
+  type BaseStatistics,
   type NamedWeights,
   type TrainOptions,
 } from '#libs/training';
@@ -91,6 +92,7 @@ async function run(input: TrainChildInput) {
       spec: input.spec,
       data,
       weights: base!.weights,
+      statistics: base!.statistics,
     });
     await send({
       type: 'done',
@@ -119,7 +121,11 @@ async function run(input: TrainChildInput) {
   let lastCheckpoint = Date.now();
   const fineTune: Partial<TrainOptions> = base
     ? {
-        base: { weights: base.weights, newInputs: base.newInputs },
+        base: {
+          weights: base.weights,
+          newInputs: base.newInputs,
+          statistics: base.statistics,
+        },
         ...(input.base?.freeze ? { freeze: input.base.freeze } : {}),
         ...(input.base?.freezeHeads?.length
           ? { freezeHeads: input.base.freezeHeads }
@@ -263,10 +269,15 @@ async function run(input: TrainChildInput) {
 async function loadBase(
   storage: ObjectStorage,
   input: TrainChildInput,
-): Promise<{ weights: NamedWeights; newInputs: boolean }> {
+): Promise<{
+  weights: NamedWeights;
+  newInputs: boolean;
+  statistics?: BaseStatistics;
+}> {
   const key = input.base!.key;
   let weights: NamedWeights;
   let newInputs = false;
+  let statistics: BaseStatistics | undefined;
   if (key.endsWith('.weights')) {
     weights = await readWeightsFile(storage, key);
   } else {
@@ -276,6 +287,8 @@ async function loadBase(
       features.map((f) => (typeof f === 'string' ? f : f.column)).join('\n');
     newInputs =
       columns(artifact.manifest.features) !== columns(input.spec.features);
+    const { features, tasks } = artifact.manifest;
+    statistics = { features, tasks };
   }
   if (input.base!.headsKey) {
     for (const [name, tensor] of await readWeightsFile(
@@ -288,7 +301,7 @@ async function loadBase(
     }
   }
 
-  return { weights, newInputs };
+  return { weights, newInputs, statistics };
 }
 
 async function readWeightsFile(
