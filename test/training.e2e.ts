@@ -380,6 +380,18 @@ describe('training service', () => {
     const pids = trainingChildren();
     expect(pids.length).toBe(1);
     process.kill(pids[0], 'SIGKILL');
+    // What attempt 1 would leave had it died between storing its artifact
+    // and registering its version: the successful retry removes it.
+    const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
+    const bucket = `${env.S3_ENDPOINT}/${env.S3_BUCKET}`;
+    const artifacts = `projects/${project.id}/models/${model.id}/artifacts/`;
+    for (const key of [`${jobId}-1.zip`, `${jobId}-1/tasks/price.zip`]) {
+      const put = await fetch(`${bucket}/${artifacts}${key}`, {
+        method: 'PUT',
+        body: 'left by a killed attempt',
+      });
+      expect(put.status).toBe(200);
+    }
     const job = await waitForJob(
       project.key,
       jobId,
@@ -389,6 +401,18 @@ describe('training service', () => {
 
     expect(job.status).toBe('SUCCEEDED');
     expect(job.attempts).toBe(2);
+    const listing = await fetch(
+      `${bucket}?list-type=2&prefix=${artifacts}${jobId}-`,
+    );
+    const keys = [...(await listing.text()).matchAll(/<Key>([^<]+)<\/Key>/g)]
+      .map((m) => m[1].slice(artifacts.length))
+      .sort();
+    expect(keys).toEqual([
+      `${jobId}-2.zip`,
+      `${jobId}-2/tasks/premium.zip`,
+      `${jobId}-2/tasks/price.zip`,
+      `${jobId}-2/tasks/tier.zip`,
+    ]);
     for (const task of ['price', 'premium', 'tier']) {
       const seen = job.metrics
         .filter((m) => m.task === task && m.split === 'train')

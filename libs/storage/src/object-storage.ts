@@ -195,11 +195,16 @@ export class ObjectStorage {
   /** Removes every object whose key starts with the prefix. */
   async removePrefix(prefix: string): Promise<number> {
     const keys = await this.list(prefix);
+    await this.removeKeys(keys);
+
+    return keys.length;
+  }
+
+  /** Removes these objects, in batches of multi-object deletes. */
+  async removeKeys(keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 500) {
       await this.client.removeObjects(this.bucket, keys.slice(i, i + 500));
     }
-
-    return keys.length;
   }
 
   /** Keys under a prefix, in key order. */

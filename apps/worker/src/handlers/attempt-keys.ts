@@ -1,3 +1,7 @@
+import type { Logger } from 'pino';
+
+import type { ObjectStorage } from '#libs/storage';
+
 /**
  * Where one attempt of a job writes: its checkpoints, and the artifact it
  * makes for a model. Keyed by attempt, so a zombie attempt never overwrites
@@ -9,13 +13,55 @@ export function attemptKeys(
   modelId: string,
 ) {
   const checkpoints = `projects/${job.projectId}/jobs/${job.id}/checkpoints/`;
+  const artifact = `${artifactsOfJob(job, modelId)}${attempt}.zip`;
 
   return {
     /** Every attempt's checkpoints, for removal once the job is done. */
     checkpoints,
     checkpointPrefix: `${checkpoints}attempt-${attempt}/`,
-    artifact:
-      `projects/${job.projectId}/models/${modelId}/artifacts/` +
-      `${job.id}-${attempt}.zip`,
+    artifact,
+    taskArtifacts: taskArtifactsOf(artifact),
   };
+}
+
+/** The prefix of the per-task artifacts stored next to an artifact. */
+export function taskArtifactsOf(artifactKey: string): string {
+  return artifactKey.replace(/\.zip$/, '/tasks/');
+}
+
+/** The start of the key of every attempt's artifact of a job. */
+function artifactsOfJob(
+  job: { projectId: string; id: string },
+  modelId: string,
+) {
+  return `projects/${job.projectId}/models/${modelId}/artifacts/${job.id}-`;
+}
+
+/**
+ * Removes the artifacts (and per-task artifacts) that attempts of a job
+ * stored for a model but that no version references: an attempt killed
+ * between storing its artifact and registering its version leaves them.
+ * Keeps those of attempt `keep` (the registered one); without it, removes
+ * every attempt's. A failure is logged, not thrown: the job's outcome
+ * stands, and the objects are only unreferenced.
+ */
+export async function removeUnregisteredArtifacts(
+  deps: { storage: ObjectStorage; logger: Logger },
+  job: { projectId: string; id: string },
+  modelId: string,
+  keep?: number,
+): Promise<void> {
+  const kept = keep === undefined ? undefined : attemptKeys(job, keep, modelId);
+  try {
+    const keys = (await deps.storage.list(artifactsOfJob(job, modelId))).filter(
+      (key) =>
+        !kept || (key !== kept.artifact && !key.startsWith(kept.taskArtifacts)),
+    );
+    await deps.storage.removeKeys(keys);
+  } catch (error) {
+    deps.logger.warn(
+      { jobId: job.id, error: (error as Error).message },
+      'Unregistered artifacts of earlier attempts were not removed',
+    );
+  }
 }

@@ -18,7 +18,7 @@ import type { ObjectStorage } from '#libs/storage';
 import type { TrainChildInput } from '../training/messages';
 import { childStorage, superviseChild } from '../training/supervise';
 import { loadRun, sample, type LoadedRun } from './federated-run';
-import { attemptKeys } from './attempt-keys';
+import { attemptKeys, removeUnregisteredArtifacts } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -112,6 +112,12 @@ export class FederatedRoundHandler implements JobHandler {
 
         return created;
       });
+      await removeUnregisteredArtifacts(
+        this.deps,
+        job,
+        run.modelId,
+        context.attempt,
+      );
       globalVersionId = version.id;
     }
     const count = Math.min(
@@ -375,6 +381,7 @@ export class FederatedRoundHandler implements JobHandler {
 
       return created;
     });
+    await removeUnregisteredArtifacts(this.deps, job, run.modelId, attempt);
     await context.reportProgress(
       round / config.rounds,
       `round ${round} stored as version ${version.number}`,

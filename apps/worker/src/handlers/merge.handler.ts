@@ -6,7 +6,7 @@ import { mergeArtifacts } from '#libs/federation';
 import type { MergeJobConfig } from '#libs/jobs';
 import type { ObjectStorage } from '#libs/storage';
 
-import { attemptKeys } from './attempt-keys';
+import { attemptKeys, removeUnregisteredArtifacts } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -59,7 +59,7 @@ export class MergeHandler implements JobHandler {
     } catch (error) {
       // IncompatibleModelsError is BAD_USER_INPUT naming the first
       // difference: the job fails at once, without a retry.
-      await storage.remove(outputKey).catch(() => undefined);
+      await removeUnregisteredArtifacts(this.deps, job, config.modelId);
       throw error;
     }
     await context.reportProgress(0.9, 'merged');
@@ -86,6 +86,7 @@ export class MergeHandler implements JobHandler {
         })),
       }),
     );
+    await removeUnregisteredArtifacts(this.deps, job, config.modelId, attempt);
 
     return {
       result: {

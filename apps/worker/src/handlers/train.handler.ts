@@ -13,7 +13,7 @@ import {
   type FineTuneJobConfig,
   type TrainingJobConfig,
 } from '#libs/jobs';
-import { attemptKeys } from './attempt-keys';
+import { attemptKeys, removeUnregisteredArtifacts } from './attempt-keys';
 import { JobContext, JobHandler, JobOutcome } from './job-handler';
 import { registerVersion } from './versions';
 
@@ -118,6 +118,7 @@ export class TrainHandler implements JobHandler {
         throw new Error(`Training failed: ${outcome.message}`);
       }
       await removeCheckpoints();
+      await removeUnregisteredArtifacts(this.deps, job, model.id);
       throw ChorusError.badInput(
         outcome.field ? `config.${outcome.field}` : 'config',
         outcome.message,
@@ -144,6 +145,7 @@ export class TrainHandler implements JobHandler {
         );
       }
       await removeCheckpoints();
+      await removeUnregisteredArtifacts(this.deps, job, model.id);
 
       return { result: { cancelled: true } };
     }
@@ -173,6 +175,7 @@ export class TrainHandler implements JobHandler {
       }),
     );
     await removeCheckpoints();
+    await removeUnregisteredArtifacts(this.deps, job, model.id, attempt);
     this.deps.logger.info(
       { projectId: job.projectId, jobId: job.id, versionId: version.id },
       'Model version registered',

@@ -19,6 +19,7 @@ import {
   type TrainOptions,
 } from '#libs/training';
 
+import { taskArtifactsOf } from '../handlers/attempt-keys';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
 import { readJson, remapCategories, shardBatches } from './shard-source';
@@ -240,7 +241,7 @@ async function run(input: TrainChildInput) {
       }),
     );
     const key =
-      `${input.artifactKey.replace(/\.zip$/, '')}/tasks/` +
+      taskArtifactsOf(input.artifactKey) +
       `${encodeURIComponent(task.name)}.zip`;
     await storage.put(key, single, single.length, 'application/zip');
     taskArtifacts[task.name] = {
