@@ -52,15 +52,15 @@ interface Restated {
  * price's target mean + 3 and std × 2. The shift of the inputs goes to
  * dense_0's bias, or to the moving mean of its batch normalisation.
  */
-function restated(artifact: Artifact): Artifact {
+function restated(artifact: Artifact, x3Row = 7, kernelRows = 8): Artifact {
   const manifest = structuredClone(artifact.manifest);
   const changes: Restated[] = [
     { feature: 1, row: 1, indicatorRow: 2, meanPlus: 5, stdTimes: 2 },
-    { feature: 3, row: 7, meanPlus: -1, stdTimes: 0.5 },
+    { feature: 3, row: x3Row, meanPlus: -1, stdTimes: 0.5 },
   ];
   const tensors = tensorsOf(artifact);
   const kernel = tensors.get('backbone/dense_0/kernel')!;
-  const units = kernel.length / 8;
+  const units = kernel.length / kernelRows;
   const shift = new Float64Array(units);
   const newKernel = Float32Array.from(kernel);
   for (const change of changes) {
@@ -208,6 +208,28 @@ describe('merging sources standardised differently', () => {
     expectClose(await outputsOf(b), await outputsOf(a));
 
     const { merged } = await mergeTwo('norm', a, b);
+
+    expectClose(await outputsOf(merged), await outputsOf(a));
+  });
+
+  it('finds the tabular rows among all inputs of the first layer', async () => {
+    // colour as an embedding of width 2: the first layer reads the tabular
+    // inputs x1, x2 and its indicator, x3 (rows 0 to 3), then the embedding
+    // (rows 4 and 5).
+    const a = await tinyArtifact({
+      ...MODEL,
+      features: [
+        'x1',
+        { column: 'x2', missingIndicator: true },
+        { column: 'colour', encoding: 'embedding', embeddingDim: 2 },
+        'x3',
+      ],
+    });
+    expect(a.manifest.layout.tabularWidth).toBe(4);
+    const b = restated(a, 3, 6);
+    expectClose(await outputsOf(b), await outputsOf(a));
+
+    const { merged } = await mergeTwo('embedded', a, b);
 
     expectClose(await outputsOf(merged), await outputsOf(a));
   });
