@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 
 import type { ShardManifest } from '#libs/datasets';
-import { encodeWeights, readWeightsStream } from '#libs/federation';
+import {
+  encodeWeights,
+  openArtifactWeights,
+  readWeightsStream,
+} from '#libs/federation';
 import { ObjectStorage } from '#libs/storage';
 import {
   evaluateWeights,
@@ -11,8 +15,6 @@ import {
   train,
   TrainingConfigError,
   TrainingDivergedError,
-  unzipArtifact,
-  weightsFromArtifact,
   zipArtifact,
   type BaseStatistics,
   type NamedWeights,
@@ -282,13 +284,22 @@ async function loadBase(
   if (key.endsWith('.weights')) {
     weights = await readWeightsFile(storage, key);
   } else {
-    const artifact = await unzipArtifact(await readBytes(storage, key));
-    weights = weightsFromArtifact(artifact);
+    // Tensor by tensor from storage: the artifact's bytes are never held
+    // beside the weights.
+    const reader = await openArtifactWeights(storage, key);
+    weights = new Map();
+    try {
+      for await (const { name, shape, values } of reader) {
+        weights.set(name, { shape, values });
+      }
+    } finally {
+      await reader.close();
+    }
     const columns = (features: (string | { column: string })[]) =>
       features.map((f) => (typeof f === 'string' ? f : f.column)).join('\n');
     newInputs =
-      columns(artifact.manifest.features) !== columns(input.spec.features);
-    const { features, tasks } = artifact.manifest;
+      columns(reader.manifest.features) !== columns(input.spec.features);
+    const { features, tasks } = reader.manifest;
     statistics = { features, tasks };
   }
   if (input.base!.headsKey) {
