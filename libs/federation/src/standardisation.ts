@@ -61,11 +61,18 @@ export function planRestandardisation(
   weights: readonly number[],
 ): Restandardisation {
   const [first] = models;
-  const features = first.manifest.features.map((feature, f) =>
-    feature.kind === 'numeric'
-      ? { ...feature, ...pooled(models, weights, (m) => numericAt(m, f)) }
-      : feature,
-  );
+  const features = first.manifest.features.map((feature, f) => {
+    if (feature.kind !== 'numeric') {
+      return feature;
+    }
+    const groups = models.map((model, k) => {
+      const own = model.manifest.features[f] as Numeric;
+
+      return { mean: own.mean, std: own.std, weight: weights[k] };
+    });
+
+    return { ...feature, ...pool(groups) };
+  });
   const targets = new Map<string, { mean: number; std: number }>();
   for (const model of models) {
     for (const task of model.manifest.tasks) {
@@ -89,22 +96,6 @@ export function planRestandardisation(
   );
 
   return { features, targets, rewrites };
-}
-
-function numericAt(model: ArtifactMetadata, f: number) {
-  const feature = model.manifest.features[f] as Numeric;
-
-  return { mean: feature.mean, std: feature.std };
-}
-
-function pooled(
-  models: readonly ArtifactMetadata[],
-  weights: readonly number[],
-  statistics: (model: ArtifactMetadata) => { mean: number; std: number },
-) {
-  return pool(
-    models.map((model, k) => ({ ...statistics(model), weight: weights[k] })),
-  );
 }
 
 /** Mean and std of the union of groups with these statistics and weights. */

@@ -1,6 +1,30 @@
 import { describe, expect, it } from 'vitest';
 
-import { combine, Combiner, type CombineOptions } from './strategies';
+import { Combiner, type CombineOptions } from './strategies';
+
+/** Combines whole arrays of one length (one per source) in one block. */
+function combine(
+  values: readonly Float32Array[],
+  options: CombineOptions,
+): Float32Array {
+  const length = values[0]?.length ?? 0;
+  if (values.some((v) => v.length !== length)) {
+    throw new Error('Combine arrays of one length.');
+  }
+  const combiner = new Combiner({
+    sources: values.length,
+    blockValues: length,
+  });
+  values.forEach((v, k) => combiner.blocks[k].set(v));
+
+  return combiner
+    .combine(
+      values.map((_, k) => k),
+      length,
+      options,
+    )
+    .slice();
+}
 
 /** The mean as written in the docs, one coordinate at a time, in float64. */
 function plainMean(values: Float32Array[], weights: number[]): Float32Array {

@@ -4,7 +4,7 @@ import path from 'node:path';
 /** How a merge combines the same weight of several sources. */
 export type MergeStrategy = 'fedavg' | 'uniform' | 'median' | 'trimmed-mean';
 
-/** Options for {@link Combiner.combine} and {@link combine}. */
+/** Options for {@link Combiner.combine}. */
 export interface CombineOptions {
   strategy: MergeStrategy;
   /** Relative weights per source (fedavg); normalised here. */
@@ -171,32 +171,4 @@ export class Combiner {
 
     return this.outValues.subarray(0, count);
   }
-}
-
-/**
- * Combines whole arrays of the same length (one per source) into a new
- * array; for small weights and tests. Merges of stored models go block by
- * block through a {@link Combiner}.
- */
-export function combine(
-  values: readonly Float32Array[],
-  options: CombineOptions,
-): Float32Array {
-  const length = values[0]?.length ?? 0;
-  if (values.some((v) => v.length !== length)) {
-    throw new Error('Combine arrays of one length.');
-  }
-  const combiner = new Combiner({
-    sources: values.length,
-    blockValues: length,
-  });
-  values.forEach((v, k) => combiner.blocks[k].set(v));
-
-  return combiner
-    .combine(
-      values.map((_, k) => k),
-      length,
-      options,
-    )
-    .slice();
 }

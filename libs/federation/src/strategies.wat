@@ -84,7 +84,8 @@
         (local.set $k (i32.const 0))
         (loop $gather
           (v128.store
-            (i32.add (local.get $scratch) (i32.shl (local.get $k) (i32.const 4)))
+            (i32.add (local.get $scratch)
+              (i32.shl (local.get $k) (i32.const 4)))
             (v128.load
               (i32.add (local.get $at)
                 (i32.load
@@ -100,7 +101,8 @@
             (block $passed
               (loop $pairs
                 (br_if $passed
-                  (i32.ge_u (i32.add (local.get $k) (i32.const 1)) (local.get $n)))
+                  (i32.ge_u (i32.add (local.get $k) (i32.const 1))
+                    (local.get $n)))
                 (local.set $pair
                   (i32.add (local.get $scratch)
                     (i32.shl (local.get $k) (i32.const 4))))
@@ -135,7 +137,9 @@
             (br $ranks)))
         (v128.store (i32.add (local.get $out) (local.get $at))
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-            (f32x4.demote_f64x2_zero (f64x2.div (local.get $lo) (local.get $keep)))
-            (f32x4.demote_f64x2_zero (f64x2.div (local.get $hi) (local.get $keep)))))
+            (f32x4.demote_f64x2_zero
+              (f64x2.div (local.get $lo) (local.get $keep)))
+            (f32x4.demote_f64x2_zero
+              (f64x2.div (local.get $hi) (local.get $keep)))))
         (local.set $at (i32.add (local.get $at) (i32.const 16)))
         (br $groups)))))
