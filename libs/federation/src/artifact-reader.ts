@@ -1,5 +1,5 @@
 import { PassThrough, pipeline, Readable } from 'node:stream';
-import { createInflateRaw } from 'node:zlib';
+import { createInflateRaw, inflateRawSync } from 'node:zlib';
 
 import yauzl from 'yauzl';
 
@@ -72,16 +72,11 @@ class StorageRangeReader extends yauzl.RandomAccessReader {
     super();
   }
 
-  /** Fetches the head (unless given, already read) and the tail. */
-  async prefetch(given?: Buffer): Promise<void> {
-    const headEnd = given?.length ?? Math.min(this.size, CACHE_BYTES);
-    this.tailStart = Math.max(headEnd, this.size - CACHE_BYTES);
-    const [head, tail] = await Promise.all([
-      given ?? this.fetch(0, headEnd),
-      this.fetch(this.tailStart, this.size),
-    ]);
+  /** Takes the head, already read, and fetches the tail. */
+  async prefetch(head: Buffer): Promise<void> {
     this.head = head;
-    this.tail = tail;
+    this.tailStart = Math.max(head.length, this.size - CACHE_BYTES);
+    this.tail = await this.fetch(this.tailStart, this.size);
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
@@ -145,37 +140,53 @@ async function getWhole(
     throw ChorusError.notFound('artifact', key);
   }
   const { body, size } = got;
-  const chunks = body[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let read = 0;
+  const whole: WholeObject = {
+    body,
+    chunks: body[Symbol.asyncIterator](),
+    head: Buffer.alloc(0),
+    size,
+  };
   try {
-    while (read < Math.min(size, CACHE_BYTES)) {
-      const next = await chunks.next();
-      if (next.done) {
-        break;
-      }
-      parts.push(next.value as Buffer);
-      read += (next.value as Buffer).length;
-    }
+    await extendHead(whole, Math.min(size, CACHE_BYTES));
   } catch (error) {
     body.destroy();
     throw error;
   }
 
-  return { body, chunks, head: Buffer.concat(parts, read), size };
+  return whole;
 }
 
+/**
+ * Reads on until the first `bytes` bytes of the object are in `head`;
+ * false when the object is shorter.
+ */
+async function extendHead(whole: WholeObject, bytes: number): Promise<boolean> {
+  const parts: Buffer[] = [whole.head];
+  let read = whole.head.length;
+  while (read < bytes) {
+    const next = await whole.chunks.next();
+    if (next.done) {
+      break;
+    }
+    parts.push(next.value as Buffer);
+    read += (next.value as Buffer).length;
+  }
+  if (parts.length > 1) {
+    whole.head = Buffer.concat(parts, read);
+  }
+
+  return read >= bytes;
+}
+
+/** Opens an artifact zip through its central directory, fetching its tail. */
 async function openZip(
   storage: ObjectStorage,
   key: string,
-  whole?: WholeObject,
+  whole: WholeObject,
 ): Promise<OpenZip> {
-  const size = whole?.size ?? (await storage.stat(key))?.size;
-  if (size === undefined) {
-    throw ChorusError.notFound('artifact', key);
-  }
+  const { size } = whole;
   const reader = new StorageRangeReader(storage, key, size);
-  await reader.prefetch(whole?.head);
+  await reader.prefetch(whole.head);
   const zip = await yauzl
     .fromRandomAccessReaderPromise(reader, size, { autoClose: false })
     .catch((error: Error) => {
@@ -194,22 +205,17 @@ async function openZip(
 
       return entry;
     };
-    const text = async (name: string) =>
-      (await collect(await zip.openReadStreamPromise(file(name)))).toString(
-        'utf8',
-      );
-    const modelJson = JSON.parse(await text(ARTIFACT_FILES.model)) as ModelJson;
-    const manifest = JSON.parse(
-      await text(ARTIFACT_FILES.manifest),
-    ) as ArtifactManifest;
-    const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+    const bytes = async (name: string) =>
+      collect(await zip.openReadStreamPromise(file(name)));
+    const { manifest, modelJson, specs } = parseMetadata(
+      key,
+      await bytes(ARTIFACT_FILES.model),
+      await bytes(ARTIFACT_FILES.manifest),
+    );
     const weights = file(ARTIFACT_FILES.weights);
-    const expected = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+    const expected = weightBytes(specs);
     if (weights.uncompressedSize !== expected) {
-      throw new Error(
-        `The artifact ${key} has ${weights.uncompressedSize} bytes of ` +
-          `weights; its model.json lists ${expected}.`,
-      );
+      throw weightsSizeError(key, weights.uncompressedSize, expected);
     }
 
     return { manifest, modelJson, specs, zip, weights };
@@ -219,15 +225,32 @@ async function openZip(
   }
 }
 
-/** The manifest, model.json and weight specs of an artifact zip. */
+/**
+ * The manifest, model.json and weight specs of an artifact zip: from its
+ * first bytes when they hold them (see openLeading), else from its central
+ * directory too.
+ */
 export async function readArtifactMetadata(
   storage: ObjectStorage,
   key: string,
 ): Promise<ArtifactMetadata> {
-  const { zip, manifest, modelJson, specs } = await openZip(storage, key);
-  zip.close();
+  const whole = await getWhole(storage, key);
+  try {
+    const leading = await openLeading(whole, key);
+    if (leading) {
+      return leading.metadata;
+    }
+    const { zip, manifest, modelJson, specs } = await openZip(
+      storage,
+      key,
+      whole,
+    );
+    zip.close();
 
-  return { manifest, modelJson, specs };
+    return { manifest, modelJson, specs };
+  } finally {
+    whole.body.destroy();
+  }
 }
 
 /** The weight names, shapes and dtypes of an artifact, in file order. */
@@ -238,37 +261,44 @@ export async function weightSpecsOfArtifact(
   return (await readArtifactMetadata(storage, key)).specs;
 }
 
+/** An artifact's metadata and the data of its weights.bin, being read. */
+interface OpenWeights {
+  metadata: ArtifactMetadata;
+  deflated: boolean;
+  /** weights.bin's data, inflated where it was deflated. */
+  data: AsyncIterable<unknown>;
+  /** Releases what the opening holds besides the GET. */
+  release?: () => void;
+}
+
 /**
- * Opens an artifact zip in storage, one tensor at a time, in two round
- * trips: a GET of the whole object, whose first bytes hold model.json and
- * weights.bin's local header and whose size gives where the tail is, then a
- * ranged GET of the tail (central directory, manifest.json). weights.bin
- * then comes from the first GET as it goes on (inflated when the artifact
- * is an older, deflated one).
+ * Opens an artifact zip in storage, one tensor at a time. Artifacts as
+ * zipArtifact and writeArtifact write them (model.json and manifest.json
+ * before weights.bin) take one GET: its first bytes hold the metadata, and
+ * weights.bin streams on from it. Other layouts (older artifacts put
+ * manifest.json last) take a second round trip, a ranged GET of the tail
+ * (central directory, manifest.json); weights.bin then comes from the
+ * first GET as it goes on (inflated when the artifact is an older,
+ * deflated one).
  */
 export async function openArtifactWeights(
   storage: ObjectStorage,
   key: string,
 ): Promise<ArtifactWeightsReader> {
   const whole = await getWhole(storage, key);
-  let open: OpenZip;
-  let stream: AsyncIterable<unknown>;
+  let open: OpenWeights;
   try {
-    open = await openZip(storage, key, whole);
+    open =
+      (await openLeading(whole, key)) ??
+      (await openByDirectory(storage, key, whole));
   } catch (error) {
     whole.body.destroy();
     throw error;
   }
-  try {
-    stream = await openEntryData(storage, key, open, whole);
-  } catch (error) {
-    whole.body.destroy();
-    open.zip.close();
-    throw error;
-  }
+  const { metadata } = open;
   const tensors = new TensorStreamReader(
-    open.specs,
-    new ByteReader(stream),
+    metadata.specs,
+    new ByteReader(open.data),
     (field, reason) => new Error(`The artifact ${key}: ${field}: ${reason}`),
   );
   let closed = false;
@@ -278,15 +308,15 @@ export async function openArtifactWeights(
       closed = true;
       // Also when no tensor was read, so the GET's body was never pulled.
       whole.body.destroy();
-      open.zip.close();
+      open.release?.();
     }
   };
 
   return {
-    manifest: open.manifest,
-    modelJson: open.modelJson,
-    specs: open.specs,
-    deflated: open.weights.compressionMethod !== 0,
+    manifest: metadata.manifest,
+    modelJson: metadata.modelJson,
+    specs: metadata.specs,
+    deflated: open.deflated,
     read: async () => {
       const tensor = await tensors.read();
       if (!tensor) {
@@ -306,6 +336,151 @@ export async function openArtifactWeights(
     close,
     [Symbol.asyncIterator]: () => iterate(tensors, close),
   };
+}
+
+const LOCAL_HEADER_BYTES = 30;
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const DATA_DESCRIPTOR_BYTES = 16;
+const DATA_DESCRIPTOR_SIGNATURE = 0x08074b50;
+const FLAG_ENCRYPTED = 0x0001;
+const FLAG_DATA_DESCRIPTOR = 0x0008;
+/** Most bytes of model.json and manifest.json read ahead of weights.bin. */
+const MAX_LEADING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Opens an artifact whose model.json and manifest.json come before a
+ * stored weights.bin, walking their local headers from the first bytes of
+ * the GET: no central directory, so no second request. After weights.bin,
+ * its data descriptor (when it has one) must give the size model.json
+ * implies. Undefined for any other layout, which the central directory then
+ * reads.
+ */
+async function openLeading(
+  whole: WholeObject,
+  key: string,
+): Promise<OpenWeights | undefined> {
+  const files = new Map<string, Buffer>();
+  let at = 0;
+  for (;;) {
+    if (!(await extendHead(whole, at + LOCAL_HEADER_BYTES))) {
+      return undefined;
+    }
+    let head = whole.head;
+    const flags = head.readUInt16LE(at + 6);
+    const method = head.readUInt16LE(at + 8);
+    const compressedSize = head.readUInt32LE(at + 18);
+    const nameEnd = at + LOCAL_HEADER_BYTES + head.readUInt16LE(at + 26);
+    const dataStart = nameEnd + head.readUInt16LE(at + 28);
+    if (
+      head.readUInt32LE(at) !== LOCAL_HEADER_SIGNATURE ||
+      flags & FLAG_ENCRYPTED ||
+      !(await extendHead(whole, dataStart))
+    ) {
+      return undefined;
+    }
+    head = whole.head;
+    const name = head.toString('utf8', at + LOCAL_HEADER_BYTES, nameEnd);
+    if (name === ARTIFACT_FILES.weights) {
+      const model = files.get(ARTIFACT_FILES.model);
+      const manifest = files.get(ARTIFACT_FILES.manifest);
+      if (!model || !manifest || method !== 0) {
+        return undefined;
+      }
+      const metadata = parseMetadata(key, model, manifest);
+      const bytes = weightBytes(metadata.specs);
+      const described = (flags & FLAG_DATA_DESCRIPTOR) !== 0;
+      if (!described && compressedSize !== bytes) {
+        throw weightsSizeError(key, compressedSize, bytes);
+      }
+      const descriptor = (trailer: Buffer) => {
+        if (trailer.readUInt32LE(0) !== DATA_DESCRIPTOR_SIGNATURE) {
+          throw new Error(
+            `The artifact ${key}: ${ARTIFACT_FILES.weights} does not end ` +
+              `after the ${bytes} bytes its model.json lists.`,
+          );
+        }
+        if (trailer.readUInt32LE(8) !== bytes) {
+          throw weightsSizeError(key, trailer.readUInt32LE(8), bytes);
+        }
+      };
+
+      return {
+        metadata,
+        deflated: false,
+        data: sliceOf(whole, dataStart, bytes, key, {
+          bytes: described ? DATA_DESCRIPTOR_BYTES : 0,
+          check: descriptor,
+        }),
+      };
+    }
+    const end = dataStart + compressedSize;
+    if (
+      (name !== ARTIFACT_FILES.model && name !== ARTIFACT_FILES.manifest) ||
+      flags & FLAG_DATA_DESCRIPTOR ||
+      ![0, 8].includes(method) ||
+      end > MAX_LEADING_BYTES ||
+      !(await extendHead(whole, end))
+    ) {
+      return undefined;
+    }
+    const data = whole.head.subarray(dataStart, end);
+    files.set(name, method === 8 ? inflateRawSync(data) : data);
+    at = end;
+  }
+}
+
+/** Parses model.json and manifest.json of the artifact `key`. */
+function parseMetadata(
+  key: string,
+  model: Buffer,
+  manifest: Buffer,
+): ArtifactMetadata {
+  try {
+    const modelJson = JSON.parse(model.toString('utf8')) as ModelJson;
+
+    return {
+      modelJson,
+      manifest: JSON.parse(manifest.toString('utf8')) as ArtifactManifest,
+      specs: modelJson.weightsManifest.flatMap((group) => group.weights),
+    };
+  } catch (error) {
+    throw new Error(
+      `The artifact ${key} has an unreadable model.json or manifest.json: ` +
+        (error as Error).message,
+      { cause: error },
+    );
+  }
+}
+
+function weightBytes(specs: readonly WeightSpec[]): number {
+  return specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+}
+
+function weightsSizeError(key: string, found: number, listed: number) {
+  return new Error(
+    `The artifact ${key} has ${found} bytes of weights; ` +
+      `its model.json lists ${listed}.`,
+  );
+}
+
+/** Opens an artifact of any layout through its central directory. */
+async function openByDirectory(
+  storage: ObjectStorage,
+  key: string,
+  whole: WholeObject,
+): Promise<OpenWeights> {
+  const open = await openZip(storage, key, whole);
+  try {
+    return {
+      metadata: open,
+      deflated: open.weights.compressionMethod !== 0,
+      data: await openEntryData(storage, key, open, whole),
+      release: () => open.zip.close(),
+    };
+  } catch (error) {
+    open.zip.close();
+    throw error;
+  }
 }
 
 /**
@@ -358,37 +533,58 @@ async function openEntryData(
  */
 const SKIP_BYTES = 1024 * 1024;
 
-/** The bytes [start, start + length) of a whole object, ending its GET. */
+/**
+ * The bytes [start, start + length) of a whole object, ending its GET; with
+ * `trailer`, the bytes right after them are read and checked too.
+ */
 async function* sliceOf(
   whole: WholeObject,
   start: number,
   length: number,
   key: string,
+  trailer?: { bytes: number; check: (bytes: Buffer) => void },
 ): AsyncGenerator<Buffer> {
   let position = whole.head.length;
   let left = length;
-  try {
-    if (start < position && left > 0) {
-      const part = whole.head.subarray(start, start + left);
-      left -= part.length;
-      yield part;
+  const after = Buffer.alloc(trailer?.bytes ?? 0);
+  let afterFilled = 0;
+  /** Takes the part of `chunk` (at `from` in the object) that is wanted. */
+  const take = (chunk: Buffer, from: number): Buffer | undefined => {
+    const offset = Math.max(0, start - from);
+    if (offset >= chunk.length) {
+      return undefined;
     }
-    while (left > 0) {
+    const part = chunk.subarray(offset, offset + left);
+    left -= part.length;
+    afterFilled += chunk.copy(after, afterFilled, offset + part.length);
+
+    return part.length > 0 ? part : undefined;
+  };
+  try {
+    const first = take(whole.head, 0);
+    if (first) {
+      yield first;
+    }
+    while (left > 0 || afterFilled < after.length) {
       const next = await whole.chunks.next();
       if (next.done) {
         throw new Error(
-          `The artifact ${key} ended ${left} bytes before the end of ` +
-            `${ARTIFACT_FILES.weights}.`,
+          left > 0
+            ? `The artifact ${key} ended ${left} bytes before the end of ` +
+                `${ARTIFACT_FILES.weights}.`
+            : `The artifact ${key} ended inside ` +
+                `${ARTIFACT_FILES.weights}' data descriptor.`,
         );
       }
       const chunk = next.value as Buffer;
-      const from = Math.max(0, start - position);
+      const part = take(chunk, position);
       position += chunk.length;
-      if (from < chunk.length) {
-        const part = chunk.subarray(from, from + left);
-        left -= part.length;
+      if (part) {
         yield part;
       }
+    }
+    if (trailer && after.length > 0) {
+      trailer.check(after);
     }
   } finally {
     whole.body.destroy();

@@ -97,10 +97,10 @@ export interface WriteArtifactOptions {
 }
 
 /**
- * Writes an artifact zip like zipArtifact's (fixed dates, every entry
- * stored uncompressed, so the zip's size is known before its first byte) as
- * one streamed PUT into storage, pulling the values only as fast as the
- * upload takes them.
+ * Writes an artifact zip like zipArtifact's (model.json, manifest.json,
+ * weights.bin; fixed dates; every entry stored uncompressed, so the zip's
+ * size is known before its first byte) as one streamed PUT into storage,
+ * pulling the values only as fast as the upload takes them.
  */
 export async function writeArtifact(
   storage: ObjectStorage,
@@ -145,11 +145,11 @@ export async function writeArtifact(
       name: ARTIFACT_FILES.model,
       data: Buffer.from(JSON.stringify(modelJson)),
     },
-    { name: ARTIFACT_FILES.weights, data: weights, size: weightBytes },
     {
       name: ARTIFACT_FILES.manifest,
       data: Buffer.from(JSON.stringify(options.manifest, null, 2)),
     },
+    { name: ARTIFACT_FILES.weights, data: weights, size: weightBytes },
   ]);
 
   return storeSized(

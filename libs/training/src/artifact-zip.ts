@@ -11,10 +11,11 @@ export const ARTIFACT_FILES = {
 } as const;
 
 /**
- * Packs an artifact as a zip of model.json, weights.bin and manifest.json.
- * Entry dates are fixed, so the same artifact always gives the same bytes
- * (and sha256). Zips of older versions, whose weights.bin is deflated, read
- * the same.
+ * Packs an artifact as a zip of model.json, manifest.json and weights.bin,
+ * in that order, so that a reader finds the metadata in the first bytes and
+ * streams the weights on from the same request. Entry dates are fixed, so
+ * the same artifact always gives the same bytes (and sha256). Zips of older
+ * versions, with manifest.json last or weights.bin deflated, read the same.
  */
 export async function zipArtifact(artifact: Artifact): Promise<Buffer> {
   const zip = new yazl.ZipFile();
@@ -22,17 +23,17 @@ export async function zipArtifact(artifact: Artifact): Promise<Buffer> {
   zip.addBuffer(Buffer.from(artifact.modelJson), ARTIFACT_FILES.model, {
     mtime,
   });
+  zip.addBuffer(
+    Buffer.from(JSON.stringify(artifact.manifest, null, 2)),
+    ARTIFACT_FILES.manifest,
+    { mtime },
+  );
   // Stored, not deflated: float weights barely compress, and a reader can
   // then stream or range-read weights.bin without inflating.
   zip.addBuffer(Buffer.from(artifact.weights), ARTIFACT_FILES.weights, {
     mtime,
     compress: false,
   });
-  zip.addBuffer(
-    Buffer.from(JSON.stringify(artifact.manifest, null, 2)),
-    ARTIFACT_FILES.manifest,
-    { mtime },
-  );
   zip.end();
   const chunks: Buffer[] = [];
   for await (const chunk of zip.outputStream) {
