@@ -58,7 +58,7 @@ const options = (
 
 describe('combine', () => {
   it('fedavg matches the per-coordinate sum bit for bit for 1 to 9 sources', () => {
-    // 2,501 coordinates: groups of four and a remainder of one.
+    // 2,501 coordinates: groups of eight and a remainder of five.
     for (let n = 1; n <= 9; n++) {
       const values = sourcesOf(n, 2501);
       const weights = values.map((_, k) => k + 1);

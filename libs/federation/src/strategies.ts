@@ -95,8 +95,8 @@ export class Combiner {
     if (!(Number.isInteger(sources) && sources >= 1)) {
       throw new Error(`A combiner needs at least one source, not ${sources}.`);
     }
-    // Whole groups of four lanes, so the kernels need no scalar tail.
-    const blockBytes = roundUp(Math.max(1, options.blockValues), 4) * 4;
+    // Whole groups of eight lanes, so the kernels need no scalar tail.
+    const blockBytes = roundUp(Math.max(1, options.blockValues), 8) * 4;
     this.ptrs = 0;
     this.weights = roundUp(4 * sources, 8);
     this.scratch = roundUp(this.weights + 8 * sources, 16);
