@@ -135,7 +135,10 @@ describe('artifact readers', () => {
       },
       {
         name: 'weights.bin',
-        data: [Buffer.from(artifact.weights), extra],
+        data: (async function* () {
+          yield Buffer.from(artifact.weights);
+          yield extra;
+        })(),
         size: artifact.weights.length + extra.length,
       },
     ]);
