@@ -184,6 +184,53 @@ describe('object storage unavailable while the artifact is written', () => {
       expect(epochs, task).toEqual([1, 2, 3]);
     }
   }, 200_000);
+
+  it('fails for good after its retries and leaves no artifact of any attempt', async () => {
+    const { project, model } = await modelOnThreeTargets(120);
+    const jobId = await startTraining(
+      project.key,
+      model.id,
+      { epochs: 1, batchSize: 32 },
+      'GPU',
+    );
+    // Every attempt stores its artifact, then fails on its first per-task
+    // artifact: nothing is ever registered.
+    proxy.refused.length = 0;
+    proxy.fail(
+      (method, path) =>
+        method === 'PUT' &&
+        path.includes(`/artifacts/${jobId}-`) &&
+        path.includes('/tasks/'),
+    );
+    await startGpuWorker({ S3_ENDPOINT: proxy.endpoint });
+
+    const job = await waitForJob(
+      project.key,
+      jobId,
+      (view) => ['SUCCEEDED', 'FAILED'].includes(view.status),
+      150_000,
+    ).catch((error: Error) => {
+      error.message += `\nworker output:\n${worker?.output.join('').slice(-4000)}`;
+      throw error;
+    });
+    const artifacts = `projects/${project.id}/models/${model.id}/artifacts/`;
+    const listing = await fetch(
+      `${env.S3_ENDPOINT}/${env.S3_BUCKET}?list-type=2&prefix=${artifacts}`,
+    );
+    const keys = [...(await listing.text()).matchAll(/<Key>([^<]+)<\/Key>/g)];
+    const attempts = new Set(
+      proxy.refused.map((r) => /-(\d+)\/tasks\//.exec(r.path)?.[1]),
+    );
+
+    expect(job.status).toBe('FAILED');
+    expect(job.error?.message).toMatch(/HTTP status: 503/);
+    expect(job.attempts).toBeGreaterThan(1);
+    // Every attempt got as far as its per-task artifacts.
+    expect([...attempts].sort()).toEqual(
+      Array.from({ length: job.attempts }, (_, i) => String(i + 1)),
+    );
+    expect(keys.map((k) => k[1])).toEqual([]);
+  }, 200_000);
 });
 
 describe('a training longer than one segment', () => {

@@ -147,6 +147,14 @@ export class JobRunner {
       if (!final) {
         throw error;
       }
+      await handler
+        ?.failed?.(job, attempt)
+        .catch((cleanup: Error) =>
+          log.warn(
+            { attempt, error: cleanup.message },
+            'What the failed job stored was not all removed',
+          ),
+        );
     } finally {
       this.running.delete(job.id);
     }

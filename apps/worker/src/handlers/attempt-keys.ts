@@ -37,26 +37,38 @@ function artifactsOfJob(
   return `projects/${job.projectId}/models/${modelId}/artifacts/${job.id}-`;
 }
 
+/** Which attempts' artifacts {@link removeUnregisteredArtifacts} removes. */
+export interface RemovalScope {
+  /** The registered attempt, whose artifacts stay. */
+  keep?: number;
+  /** Only attempts up to this one (a later attempt may be writing). */
+  upTo?: number;
+}
+
 /**
  * Removes the artifacts (and per-task artifacts) that attempts of a job
  * stored for a model but that no version references: an attempt killed
- * between storing its artifact and registering its version leaves them.
- * Keeps those of attempt `keep` (the registered one); without it, removes
- * every attempt's. A failure is logged, not thrown: the job's outcome
- * stands, and the objects are only unreferenced.
+ * between storing its artifact and registering its version leaves them,
+ * and so does every attempt of a job that fails for good. A failure is
+ * logged, not thrown: the job's outcome stands, and the objects are only
+ * unreferenced.
  */
 export async function removeUnregisteredArtifacts(
   deps: { storage: ObjectStorage; logger: Logger },
   job: { projectId: string; id: string },
   modelId: string,
-  keep?: number,
+  scope: RemovalScope = {},
 ): Promise<void> {
-  const kept = keep === undefined ? undefined : attemptKeys(job, keep, modelId);
+  const prefix = artifactsOfJob(job, modelId);
   try {
-    const keys = (await deps.storage.list(artifactsOfJob(job, modelId))).filter(
-      (key) =>
-        !kept || (key !== kept.artifact && !key.startsWith(kept.taskArtifacts)),
-    );
+    const keys = (await deps.storage.list(prefix)).filter((key) => {
+      const attempt = Number(/^\d+/.exec(key.slice(prefix.length))?.[0]);
+
+      return (
+        attempt !== scope.keep &&
+        (scope.upTo === undefined || attempt <= scope.upTo)
+      );
+    });
     await deps.storage.removeKeys(keys);
   } catch (error) {
     deps.logger.warn(

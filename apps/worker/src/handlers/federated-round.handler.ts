@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 
 import type { Env } from '#libs/config';
-import type { Prisma, PrismaClient } from '#libs/db';
+import type { Job, Prisma, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import { aggregateRound } from '#libs/federation';
 import {
@@ -43,6 +43,19 @@ export class FederatedRoundHandler implements JobHandler {
       logger: Logger;
     },
   ) {}
+
+  async failed(job: Job, attempt: number): Promise<void> {
+    const config = job.config as unknown as FederatedRoundJobConfig;
+    const run = await this.deps.prisma.federatedRun.findFirst({
+      where: { id: config.runId, projectId: job.projectId },
+      select: { modelId: true },
+    });
+    if (run) {
+      await removeUnregisteredArtifacts(this.deps, job, run.modelId, {
+        upTo: attempt,
+      });
+    }
+  }
 
   async run(context: JobContext): Promise<JobOutcome> {
     const { job } = context;
@@ -112,12 +125,9 @@ export class FederatedRoundHandler implements JobHandler {
 
         return created;
       });
-      await removeUnregisteredArtifacts(
-        this.deps,
-        job,
-        run.modelId,
-        context.attempt,
-      );
+      await removeUnregisteredArtifacts(this.deps, job, run.modelId, {
+        keep: context.attempt,
+      });
       globalVersionId = version.id;
     }
     const count = Math.min(
@@ -381,7 +391,9 @@ export class FederatedRoundHandler implements JobHandler {
 
       return created;
     });
-    await removeUnregisteredArtifacts(this.deps, job, run.modelId, attempt);
+    await removeUnregisteredArtifacts(this.deps, job, run.modelId, {
+      keep: attempt,
+    });
     await context.reportProgress(
       round / config.rounds,
       `round ${round} stored as version ${version.number}`,

@@ -35,6 +35,12 @@ export type JobOutcome = {
 export interface JobHandler {
   readonly kind: JobKind;
   run(context: JobContext): Promise<JobOutcome>;
+  /**
+   * Called once the job has failed for good, `attempt` being its last, to
+   * remove what its attempts stored that nothing references. The runner
+   * logs what it throws.
+   */
+  failed?(job: Job, attempt: number): Promise<void>;
 }
 
 /** Thrown to an attempt that the queue has replaced by a newer one. */

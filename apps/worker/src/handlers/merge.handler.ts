@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 
-import type { PrismaClient } from '#libs/db';
+import type { Job, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import { mergeArtifacts } from '#libs/federation';
 import type { MergeJobConfig } from '#libs/jobs';
@@ -24,6 +24,13 @@ export class MergeHandler implements JobHandler {
       logger: Logger;
     },
   ) {}
+
+  async failed(job: Job, attempt: number): Promise<void> {
+    const config = job.config as unknown as MergeJobConfig;
+    await removeUnregisteredArtifacts(this.deps, job, config.modelId, {
+      upTo: attempt,
+    });
+  }
 
   async run(context: JobContext): Promise<JobOutcome> {
     const { prisma, storage } = this.deps;
@@ -86,7 +93,9 @@ export class MergeHandler implements JobHandler {
         })),
       }),
     );
-    await removeUnregisteredArtifacts(this.deps, job, config.modelId, attempt);
+    await removeUnregisteredArtifacts(this.deps, job, config.modelId, {
+      keep: attempt,
+    });
 
     return {
       result: {

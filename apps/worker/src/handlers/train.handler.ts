@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 import type { Env } from '#libs/config';
 import type { DatasetSchema } from '#libs/datasets';
-import type { Prisma, PrismaClient } from '#libs/db';
+import type { Job, Prisma, PrismaClient } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import type { ObjectStorage } from '#libs/storage';
 
@@ -34,6 +34,14 @@ export class TrainHandler implements JobHandler {
     /** TRAIN from fresh weights, or FINE_TUNE from a base version's. */
     readonly kind: 'TRAIN' | 'FINE_TUNE' = 'TRAIN',
   ) {}
+
+  /** Its attempts' artifacts go; its checkpoints stay for a retry. */
+  async failed(job: Job, attempt: number): Promise<void> {
+    const config = job.config as unknown as TrainingJobConfig;
+    await removeUnregisteredArtifacts(this.deps, job, config.modelId, {
+      upTo: attempt,
+    });
+  }
 
   async run(context: JobContext): Promise<JobOutcome> {
     const { prisma, storage, env } = this.deps;
@@ -175,7 +183,9 @@ export class TrainHandler implements JobHandler {
       }),
     );
     await removeCheckpoints();
-    await removeUnregisteredArtifacts(this.deps, job, model.id, attempt);
+    await removeUnregisteredArtifacts(this.deps, job, model.id, {
+      keep: attempt,
+    });
     this.deps.logger.info(
       { projectId: job.projectId, jobId: job.id, versionId: version.id },
       'Model version registered',
