@@ -14,6 +14,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts'],
+          globalSetup: ['test/support/build-wasm.ts'],
           testTimeout: 120_000,
         },
       },

@@ -1,7 +1,8 @@
 // Compiles every WebAssembly text file under libs/*/src (*.wat) with wabt
 // into a *.wasm beside it, for the TypeScript sources that vitest runs, and
 // into the same place under dist/, for the compiled code. Part of
-// `npm run build`. Usage: node scripts/build-wasm.cjs
+// `npm run build`, and of vitest's setup (beside the sources only), so that
+// the specs run without a build. Usage: node scripts/build-wasm.cjs
 const {
   mkdirSync,
   readdirSync,
@@ -23,7 +24,8 @@ function watFiles(directory) {
   });
 }
 
-async function main() {
+/** Compiles the .wat files into .wasm files under each of `roots`. */
+async function buildWasm(roots = ['.', 'dist']) {
   const wabt = await require('wabt')();
   const libs = path.join(root, 'libs');
   const sources = readdirSync(libs).flatMap((lib) =>
@@ -37,7 +39,7 @@ async function main() {
       module.validate();
       const { buffer } = module.toBinary({});
       const relative = path.relative(root, file).replace(/\.wat$/, '.wasm');
-      for (const target of [relative, path.join('dist', relative)]) {
+      for (const target of roots.map((r) => path.join(r, relative))) {
         mkdirSync(path.dirname(path.join(root, target)), { recursive: true });
         writeFileSync(path.join(root, target), buffer);
       }
@@ -58,7 +60,11 @@ function safeWatFiles(directory) {
   }
 }
 
-main().catch((error) => {
-  console.error(error.message ?? error);
-  process.exit(1);
-});
+module.exports = { buildWasm };
+
+if (require.main === module) {
+  buildWasm().catch((error) => {
+    console.error(error.message ?? error);
+    process.exit(1);
+  });
+}
