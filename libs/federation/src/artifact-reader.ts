@@ -10,6 +10,7 @@ import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 import { ByteReader } from './byte-reader';
 import { sizeOf, type NamedTensor, type WeightSpec } from './tensors';
 import { TensorStreamReader, type LayerReader } from './weights-file';
+import { ZIP } from './zip-format';
 
 /** One layer of a tfjs layers-model topology. */
 export interface LayerJson {
@@ -338,12 +339,6 @@ export async function openArtifactWeights(
   };
 }
 
-const LOCAL_HEADER_BYTES = 30;
-const LOCAL_HEADER_SIGNATURE = 0x04034b50;
-const DATA_DESCRIPTOR_BYTES = 16;
-const DATA_DESCRIPTOR_SIGNATURE = 0x08074b50;
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_DATA_DESCRIPTOR = 0x0008;
 /** Most bytes of model.json and manifest.json read ahead of weights.bin. */
 const MAX_LEADING_BYTES = 16 * 1024 * 1024;
 
@@ -362,24 +357,24 @@ async function openLeading(
   const files = new Map<string, Buffer>();
   let at = 0;
   for (;;) {
-    if (!(await extendHead(whole, at + LOCAL_HEADER_BYTES))) {
+    if (!(await extendHead(whole, at + ZIP.localHeaderBytes))) {
       return undefined;
     }
     let head = whole.head;
     const flags = head.readUInt16LE(at + 6);
     const method = head.readUInt16LE(at + 8);
     const compressedSize = head.readUInt32LE(at + 18);
-    const nameEnd = at + LOCAL_HEADER_BYTES + head.readUInt16LE(at + 26);
+    const nameEnd = at + ZIP.localHeaderBytes + head.readUInt16LE(at + 26);
     const dataStart = nameEnd + head.readUInt16LE(at + 28);
     if (
-      head.readUInt32LE(at) !== LOCAL_HEADER_SIGNATURE ||
-      flags & FLAG_ENCRYPTED ||
+      head.readUInt32LE(at) !== ZIP.localHeaderSignature ||
+      flags & ZIP.flagEncrypted ||
       !(await extendHead(whole, dataStart))
     ) {
       return undefined;
     }
     head = whole.head;
-    const name = head.toString('utf8', at + LOCAL_HEADER_BYTES, nameEnd);
+    const name = head.toString('utf8', at + ZIP.localHeaderBytes, nameEnd);
     if (name === ARTIFACT_FILES.weights) {
       const model = files.get(ARTIFACT_FILES.model);
       const manifest = files.get(ARTIFACT_FILES.manifest);
@@ -388,12 +383,12 @@ async function openLeading(
       }
       const metadata = parseMetadata(key, model, manifest);
       const bytes = weightBytes(metadata.specs);
-      const described = (flags & FLAG_DATA_DESCRIPTOR) !== 0;
+      const described = (flags & ZIP.flagDataDescriptor) !== 0;
       if (!described && compressedSize !== bytes) {
         throw weightsSizeError(key, compressedSize, bytes);
       }
       const descriptor = (trailer: Buffer) => {
-        if (trailer.readUInt32LE(0) !== DATA_DESCRIPTOR_SIGNATURE) {
+        if (trailer.readUInt32LE(0) !== ZIP.dataDescriptorSignature) {
           throw new Error(
             `The artifact ${key}: ${ARTIFACT_FILES.weights} does not end ` +
               `after the ${bytes} bytes its model.json lists.`,
@@ -408,7 +403,7 @@ async function openLeading(
         metadata,
         deflated: false,
         data: sliceOf(whole, dataStart, bytes, key, {
-          bytes: described ? DATA_DESCRIPTOR_BYTES : 0,
+          bytes: described ? ZIP.dataDescriptorBytes : 0,
           check: descriptor,
         }),
       };
@@ -416,7 +411,7 @@ async function openLeading(
     const end = dataStart + compressedSize;
     if (
       (name !== ARTIFACT_FILES.model && name !== ARTIFACT_FILES.manifest) ||
-      flags & FLAG_DATA_DESCRIPTOR ||
+      flags & ZIP.flagDataDescriptor ||
       ![0, 8].includes(method) ||
       end > MAX_LEADING_BYTES ||
       !(await extendHead(whole, end))

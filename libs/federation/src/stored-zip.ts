@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 
+import { ZIP } from './zip-format';
+
 /** One entry of a {@link storedZip}. */
 export interface StoredZipEntry {
   /** Path in the archive (ASCII). */
@@ -17,12 +19,13 @@ export interface StoredZip {
   stream: Readable;
 }
 
-const LOCAL_HEADER = 30;
-const DATA_DESCRIPTOR = 16;
-const CENTRAL_HEADER = 46;
-const END_OF_CENTRAL_DIRECTORY = 22;
-/** Data follows; CRC-32 and sizes come after it in a data descriptor. */
-const FLAG_DATA_DESCRIPTOR = 0x0008;
+const {
+  localHeaderBytes: LOCAL_HEADER,
+  dataDescriptorBytes: DATA_DESCRIPTOR,
+  centralHeaderBytes: CENTRAL_HEADER,
+  endOfCentralDirectoryBytes: END_OF_CENTRAL_DIRECTORY,
+  flagDataDescriptor: FLAG_DATA_DESCRIPTOR,
+} = ZIP;
 const VERSION = 20;
 /** 2000-01-01 00:00 in MS-DOS form: fixed, so equal contents zip equally. */
 const DOS_DATE = ((2000 - 1980) << 9) | (1 << 5) | 1;
@@ -117,7 +120,7 @@ export function storedZip(entries: readonly StoredZipEntry[]): StoredZip {
     for (const p of placed) {
       at = centralHeader(directory, at, p);
     }
-    directory.writeUInt32LE(0x06054b50, at);
+    directory.writeUInt32LE(ZIP.endOfCentralDirectorySignature, at);
     directory.writeUInt16LE(0, at + 4); // this disk
     directory.writeUInt16LE(0, at + 6); // disk of the directory
     directory.writeUInt16LE(placed.length, at + 8);
@@ -142,7 +145,7 @@ function writeCommon(buffer: Buffer, at: number, p: Placed): void {
 
 function localHeader(p: Placed): Buffer {
   const header = Buffer.alloc(LOCAL_HEADER + p.name.length);
-  header.writeUInt32LE(0x04034b50, 0);
+  header.writeUInt32LE(ZIP.localHeaderSignature, 0);
   writeCommon(header, 4, p);
   // With a data descriptor, CRC-32 and sizes are zero here.
   header.writeUInt32LE(p.streamed ? 0 : p.crc, 14);
@@ -157,7 +160,7 @@ function localHeader(p: Placed): Buffer {
 
 function dataDescriptor(p: Placed): Buffer {
   const descriptor = Buffer.alloc(DATA_DESCRIPTOR);
-  descriptor.writeUInt32LE(0x08074b50, 0);
+  descriptor.writeUInt32LE(ZIP.dataDescriptorSignature, 0);
   descriptor.writeUInt32LE(p.crc, 4);
   descriptor.writeUInt32LE(p.size, 8);
   descriptor.writeUInt32LE(p.size, 12);
@@ -167,7 +170,7 @@ function dataDescriptor(p: Placed): Buffer {
 
 /** Writes the entry's central directory header at `at`; returns its end. */
 function centralHeader(buffer: Buffer, at: number, p: Placed): number {
-  buffer.writeUInt32LE(0x02014b50, at);
+  buffer.writeUInt32LE(ZIP.centralHeaderSignature, at);
   buffer.writeUInt16LE(VERSION, at + 4); // version made by: MS-DOS, 2.0
   writeCommon(buffer, at + 6, p);
   buffer.writeUInt32LE(p.crc, at + 16);
