@@ -152,6 +152,55 @@ describe('fine-tunes', { timeout: 180_000 }, () => {
     ]);
   });
 
+  it('keeps the base standardisation when fine-tuning on a dataset of another scale', async () => {
+    const { project, modelId, tasks } = await shop();
+    const base = await trainVersion(project.key, modelId, {
+      epochs: 2,
+      learningRate: 0.01,
+    });
+    // The same columns, x1 and x2 a hundred times larger and shifted: a
+    // fine-tune that standardised them anew would feed the frozen backbone
+    // other numbers for the same rows.
+    const scaled = threeTargetCsv(200, 5)
+      .split('\n')
+      .map((line, i) => {
+        if (i === 0 || !line) {
+          return line;
+        }
+        const [x1, x2, ...rest] = line.split(',');
+
+        return [
+          (Number(x1) * 100 + 50).toFixed(2),
+          (Number(x2) * 100 - 20).toFixed(2),
+          ...rest,
+        ].join(',');
+      })
+      .join('\n');
+    const other = await readyDataset(project.key, 'shop-cents.csv', scaled);
+    const [band] = await createTasks(project.key, other.id, [
+      ['band', 'MULTICLASS', 'tier'],
+    ]);
+    // The new dataset first: a model's inputs are planned on its first
+    // dataset.
+    const started = await fineTune(project.key, base, {
+      taskIds: [band, tasks.price, tasks.premium],
+      freeze: { kind: 'backbone' },
+      freezeHeads: ['price', 'premium'],
+      config: { epochs: 1, learningRate: 0.01 },
+    });
+    expect(started.errors).toBeUndefined();
+    const job = await waitForJob(project.key, started.data!.fineTune.id);
+    expect(job.error).toBeNull();
+
+    const before = await predict(project.key, base);
+    const after = await predict(project.key, String(job.result!.versionId));
+    for (let i = 0; i < rows.length; i++) {
+      expect(after[i].price).toEqual(before[i].price);
+      expect(after[i].premium).toEqual(before[i].premium);
+      expect(after[i].band).toBeDefined();
+    }
+  });
+
   it('gives new input columns a new input layer in a new model, and refuses bad requests', async () => {
     const { project, modelId, tasks } = await shop();
     const base = await trainVersion(project.key, modelId, { epochs: 2 });
