@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { Combiner, type CombineOptions } from './strategies';
+import { Combiner, sortingNetwork, type CombineOptions } from './strategies';
 
 /** Combines whole arrays of one length (one per source) in one block. */
 function combine(
@@ -92,7 +92,7 @@ describe('combine', () => {
   });
 
   it('median and trimmed-mean match sorting each coordinate, bit for bit', () => {
-    for (let n = 1; n <= 9; n++) {
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 33]) {
       const values = sourcesOf(n, 1003);
 
       expect(combine(values, options('median'))).toEqual(
@@ -117,6 +117,51 @@ describe('combine', () => {
     expect(combine(even, options('trimmed-mean', [], 0.25))).toEqual(
       Float32Array.of(6.5, 2.5),
     );
+  });
+});
+
+describe('sortingNetwork', () => {
+  /** Applies the compare-exchanges to a copy of `values`. */
+  function run(pairs: [number, number][], values: number[]): number[] {
+    const wires = [...values];
+    for (const [i, j] of pairs) {
+      if (wires[i] > wires[j]) {
+        [wires[i], wires[j]] = [wires[j], wires[i]];
+      }
+    }
+
+    return wires;
+  }
+
+  it('sorts every input of 0s and 1s of up to 12 values, so every input', () => {
+    for (let n = 1; n <= 12; n++) {
+      const pairs = sortingNetwork(n);
+      for (let bits = 0; bits < 1 << n; bits++) {
+        const input = Array.from({ length: n }, (_, k) => (bits >> k) & 1);
+        const sorted = [...input].sort((a, b) => a - b);
+
+        expect(run(pairs, input), `n=${n} ${input.join('')}`).toEqual(sorted);
+      }
+    }
+  });
+
+  it('keeps only what the asked ranks depend on, and puts them right', () => {
+    for (let n = 1; n <= 12; n++) {
+      const trim = Math.floor((n - 1) / 2);
+      const pairs = sortingNetwork(n, trim, n - 1 - trim);
+      for (let bits = 0; bits < 1 << n; bits++) {
+        const input = Array.from({ length: n }, (_, k) => (bits >> k) & 1);
+        const sorted = [...input].sort((a, b) => a - b);
+
+        expect(run(pairs, input).slice(trim, n - trim)).toEqual(
+          sorted.slice(trim, n - trim),
+        );
+      }
+    }
+    // Batcher's 19 exchanges for 8 values; the middle two need 17. An
+    // odd-even transposition sort takes 28.
+    expect(sortingNetwork(8)).toHaveLength(19);
+    expect(sortingNetwork(8, 3, 4)).toHaveLength(17);
   });
 });
 

@@ -4,6 +4,7 @@
 ;;   $ptrs     n i32 addresses, one per source block
 ;;   $weights  n f64 weights (weightedMean)
 ;;   $scratch  n v128 (trimmedMean)
+;;   $pairs    its sorting network, two i32 addresses per compare-exchange
 ;; Both functions work on whole groups of lanes (eight for weightedMean, four
 ;; for trimmedMean): the caller sizes every block to a multiple of eight
 ;; values, and the lanes past `count` are ignored.
@@ -82,16 +83,22 @@
 
   ;; out[i] = mean of source_k[i] over k after dropping the $trim smallest
   ;; and the $trim largest values, for i < count: each group of four is
-  ;; sorted across sources in $scratch by an odd-even transposition network
-  ;; (n passes of compare-exchange on pairs (k, k + 1), k of the pass'
-  ;; parity), then the kept ranks are summed in rank order.
+  ;; gathered across sources into $scratch and put in order by the sorting
+  ;; network at $pairs ($pairCount compare-exchanges, each two i32 scratch
+  ;; addresses, the smaller value going to the first), then the kept ranks
+  ;; are summed in rank order.
   (func (export "trimmedMean")
     (param $ptrs i32) (param $scratch i32) (param $n i32) (param $trim i32)
+    (param $pairs i32) (param $pairCount i32)
     (param $out i32) (param $count i32)
-    (local $at i32) (local $end i32) (local $k i32) (local $pass i32)
-    (local $pair i32) (local $last i32) (local $x v128) (local $y v128)
+    (local $at i32) (local $end i32) (local $k i32) (local $pair i32)
+    (local $pairsEnd i32) (local $a i32) (local $b i32) (local $last i32)
+    (local $x v128) (local $y v128)
     (local $v v128) (local $lo v128) (local $hi v128) (local $keep v128)
     (local.set $end (i32.shl (local.get $count) (i32.const 2)))
+    (local.set $pairsEnd
+      (i32.add (local.get $pairs)
+        (i32.shl (local.get $pairCount) (i32.const 3))))
     ;; Scratch address of the last rank kept, plus 16.
     (local.set $last
       (i32.add (local.get $scratch)
@@ -115,29 +122,20 @@
                     (i32.shl (local.get $k) (i32.const 2)))))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br_if $gather (i32.lt_u (local.get $k) (local.get $n))))
-        (local.set $pass (i32.const 0))
+        (local.set $pair (local.get $pairs))
         (block $sorted
-          (loop $passes
-            (br_if $sorted (i32.ge_u (local.get $pass) (local.get $n)))
-            (local.set $k (i32.and (local.get $pass) (i32.const 1)))
-            (block $passed
-              (loop $pairs
-                (br_if $passed
-                  (i32.ge_u (i32.add (local.get $k) (i32.const 1))
-                    (local.get $n)))
-                (local.set $pair
-                  (i32.add (local.get $scratch)
-                    (i32.shl (local.get $k) (i32.const 4))))
-                (local.set $x (v128.load (local.get $pair)))
-                (local.set $y (v128.load offset=16 (local.get $pair)))
-                (v128.store (local.get $pair)
-                  (f32x4.min (local.get $x) (local.get $y)))
-                (v128.store offset=16 (local.get $pair)
-                  (f32x4.max (local.get $x) (local.get $y)))
-                (local.set $k (i32.add (local.get $k) (i32.const 2)))
-                (br $pairs)))
-            (local.set $pass (i32.add (local.get $pass) (i32.const 1)))
-            (br $passes)))
+          (loop $exchanges
+            (br_if $sorted (i32.ge_u (local.get $pair) (local.get $pairsEnd)))
+            (local.set $a (i32.load (local.get $pair)))
+            (local.set $b (i32.load offset=4 (local.get $pair)))
+            (local.set $x (v128.load (local.get $a)))
+            (local.set $y (v128.load (local.get $b)))
+            (v128.store (local.get $a)
+              (f32x4.min (local.get $x) (local.get $y)))
+            (v128.store (local.get $b)
+              (f32x4.max (local.get $x) (local.get $y)))
+            (local.set $pair (i32.add (local.get $pair) (i32.const 8)))
+            (br $exchanges)))
         (local.set $lo (f64x2.splat (f64.const 0)))
         (local.set $hi (f64x2.splat (f64.const 0)))
         (local.set $pair
