@@ -1,6 +1,10 @@
-import { rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** Options for {@link startEmbeddedS3}. */
 export interface EmbeddedS3Options {
@@ -31,7 +35,10 @@ interface KoaContext {
 /**
  * Starts s3rver, a real S3 HTTP server on a folder. s3rver lacks
  * AbortMultipartUpload; a small middleware supplies it so that interrupted
- * uploads can be swept exactly as on MinIO or AWS.
+ * uploads can be swept exactly as on MinIO or AWS. Its PUT writes the
+ * object's file in place, so a PUT cut off halfway left a visible, short
+ * object; here the body goes to a file of its own that is renamed into
+ * place once complete, as an S3 PUT is all or nothing.
  */
 export async function startEmbeddedS3(
   options: EmbeddedS3Options,
@@ -45,6 +52,41 @@ export async function startEmbeddedS3(
     silent: true,
     allowMismatchedSignatures: false,
   });
+  const { store } = server;
+  store.putObject = async (object) => {
+    const objectPath = store.getResourcePath(
+      object.bucket,
+      object.key,
+      'object',
+    );
+    await mkdir(path.dirname(objectPath), { recursive: true });
+    const partial = `${objectPath}.${randomUUID()}.partial`;
+    const md5 = createHash('md5');
+    let size = 0;
+    try {
+      await pipeline(
+        Buffer.isBuffer(object.content)
+          ? Readable.from([object.content])
+          : object.content,
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            md5.update(chunk);
+            size += chunk.length;
+            done(null, chunk);
+          },
+        }),
+        createWriteStream(partial),
+      );
+      await rename(partial, objectPath);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+    const digest = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+
+    return { size, md5: digest };
+  };
   const uploadsDir = (bucket: string) =>
     server.store.getResourcePath(bucket, undefined, 'uploads') as string;
   server.middleware.unshift(
