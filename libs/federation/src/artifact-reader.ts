@@ -341,6 +341,8 @@ export async function openArtifactWeights(
 
 /** Most bytes of model.json and manifest.json read ahead of weights.bin. */
 const MAX_LEADING_BYTES = 16 * 1024 * 1024;
+/** A local header's size when the real one is in a zip64 extra field. */
+const ZIP64 = 0xffffffff;
 
 /**
  * Opens an artifact whose model.json and manifest.json come before a
@@ -378,7 +380,8 @@ async function openLeading(
     if (name === ARTIFACT_FILES.weights) {
       const model = files.get(ARTIFACT_FILES.model);
       const manifest = files.get(ARTIFACT_FILES.manifest);
-      if (!model || !manifest || method !== 0) {
+      // zip64 sizes (0xffffffff here) are left to the central directory.
+      if (!model || !manifest || method !== 0 || compressedSize === ZIP64) {
         return undefined;
       }
       const metadata = parseMetadata(key, model, manifest);
