@@ -8,7 +8,7 @@ import type { ObjectStorage } from '#libs/storage';
 import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import { ByteReader } from './byte-reader';
-import { sizeOf, type NamedTensor, type WeightSpec } from './tensors';
+import { bytesOfSpecs, type NamedTensor, type WeightSpec } from './tensors';
 import { TensorStreamReader, type LayerReader } from './weights-file';
 import { ZIP } from './zip-format';
 
@@ -214,7 +214,7 @@ async function openZip(
       await bytes(ARTIFACT_FILES.manifest),
     );
     const weights = file(ARTIFACT_FILES.weights);
-    const expected = weightBytes(specs);
+    const expected = bytesOfSpecs(specs);
     if (weights.uncompressedSize !== expected) {
       throw weightsSizeError(key, weights.uncompressedSize, expected);
     }
@@ -385,7 +385,7 @@ async function openLeading(
         return undefined;
       }
       const metadata = parseMetadata(key, model, manifest);
-      const bytes = weightBytes(metadata.specs);
+      const bytes = bytesOfSpecs(metadata.specs);
       const described = (flags & ZIP.flagDataDescriptor) !== 0;
       if (!described && compressedSize !== bytes) {
         throw weightsSizeError(key, compressedSize, bytes);
@@ -448,10 +448,6 @@ function parseMetadata(
       { cause: error },
     );
   }
-}
-
-function weightBytes(specs: readonly WeightSpec[]): number {
-  return specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
 }
 
 function weightsSizeError(key: string, found: number, listed: number) {

@@ -7,7 +7,7 @@ import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import type { ModelJson } from './artifact-reader';
 import { storedZip } from './stored-zip';
-import { bytesOf, sizeOf, type WeightSpec } from './tensors';
+import { bytesOf, bytesOfSpecs, type WeightSpec } from './tensors';
 import {
   openWeightsStream,
   WEIGHTS_CONTENT_TYPE,
@@ -120,7 +120,7 @@ export async function writeArtifact(
       },
     ],
   };
-  const weightBytes = specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+  const weightBytes = bytesOfSpecs(specs);
   const weights = (async function* () {
     let written = 0;
     for await (const values of options.values) {

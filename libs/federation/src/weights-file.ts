@@ -4,6 +4,7 @@ import { ByteReader } from './byte-reader';
 import { UpdateRejectedError } from './errors';
 import {
   bytesOf,
+  bytesOfSpecs,
   formatShape,
   sameShape,
   sizeOf,
@@ -159,10 +160,7 @@ export function weightsHeader(specs: readonly WeightSpec[]): Buffer {
 
 /** The size in bytes of a weights file holding these specs. */
 export function weightsFileBytes(specs: readonly WeightSpec[]): number {
-  return (
-    weightsHeader(specs).length +
-    specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0)
-  );
+  return weightsHeader(specs).length + bytesOfSpecs(specs);
 }
 
 /** A whole weights file in memory; for small models and tests. */
@@ -283,8 +281,7 @@ export async function openWeightsStream(
     if (options.expected) {
       checkAgainst(specs, options.expected);
     }
-    const total =
-      bytes.position + specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
+    const total = bytes.position + bytesOfSpecs(specs);
     if (options.maxBytes !== undefined && total > options.maxBytes) {
       throw new UpdateRejectedError(
         'body',
