@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 
 import type {
+  Job,
   JobKind,
   JobStatus,
   Prisma,
@@ -15,6 +16,9 @@ import { listenJobEvents, publishJobEvent } from '#libs/jobs';
 import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
 
 import { JobHandler, StaleAttemptError } from './handlers/job-handler';
+
+/** The longest a failed job's clean-up may keep it from reading FAILED. */
+const CLEANUP_TIMEOUT_MS = 60_000;
 
 /** Options for {@link JobRunner}. */
 export interface JobRunnerOptions {
@@ -140,6 +144,11 @@ export class JobRunner {
         message: (error as Error).message,
         attempt,
       };
+      if (final && handler?.failed) {
+        // Removed before the job reads FAILED, so whoever sees the failure
+        // finds nothing of it left in storage.
+        await this.cleanUpFailed(handler, job, attempt, log);
+      }
       await this.finish(job.id, attempt, final ? 'FAILED' : 'QUEUED', {
         error: detail,
       });
@@ -147,16 +156,38 @@ export class JobRunner {
       if (!final) {
         throw error;
       }
-      await handler
-        ?.failed?.(job, attempt)
-        .catch((cleanup: Error) =>
-          log.warn(
-            { attempt, error: cleanup.message },
-            'What the failed job stored was not all removed',
-          ),
-        );
     } finally {
       this.running.delete(job.id);
+    }
+  }
+
+  /**
+   * Runs the handler's clean-up of a job that failed for good. Its failure
+   * is logged, not thrown, and it gets at most {@link CLEANUP_TIMEOUT_MS}:
+   * an unreachable store must not hold the job RUNNING.
+   */
+  private async cleanUpFailed(
+    handler: JobHandler,
+    job: Job,
+    attempt: number,
+    log: Logger,
+  ): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`gave up after ${CLEANUP_TIMEOUT_MS} ms`)),
+        CLEANUP_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([handler.failed!(job, attempt), timeout]);
+    } catch (error) {
+      log.warn(
+        { attempt, error: (error as Error).message },
+        'What the failed job stored was not all removed',
+      );
+    } finally {
+      clearTimeout(timer);
     }
   }
 

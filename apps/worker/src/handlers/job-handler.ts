@@ -36,9 +36,10 @@ export interface JobHandler {
   readonly kind: JobKind;
   run(context: JobContext): Promise<JobOutcome>;
   /**
-   * Called once the job has failed for good, `attempt` being its last, to
-   * remove what its attempts stored that nothing references. The runner
-   * logs what it throws.
+   * Called when the job has failed for good, `attempt` being its last, to
+   * remove what its attempts stored that nothing references; the job reads
+   * FAILED once it returns. The runner logs what it throws and stops
+   * waiting for it after a minute.
    */
   failed?(job: Job, attempt: number): Promise<void>;
 }
