@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 const shared = {
   plugins: [swc.vite({ module: { type: 'es6' } })],
   resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'], externalConditions: ['source'] } },
 };
 
 export default defineConfig({
