@@ -13,8 +13,12 @@ import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
 import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
+  createTasks,
   modelOnThreeTargets,
+  readyDataset,
   startTraining,
+  threeTargetCsv,
+  trainVersion,
   waitForJob,
 } from './support/training';
 
@@ -361,6 +365,84 @@ describe('training service', () => {
     expect(result.errors?.[0].extensions?.field).toBe('config.epochs');
     expect(codeOf(unknownField)).toBe('BAD_USER_INPUT');
     expect(jobs.data!.jobs.nodes.map((j) => j.kind)).toEqual(['INGEST']);
+  });
+
+  it('trains one model on two datasets that code a column in other orders, and refuses inputs one lacks', async () => {
+    const project = await newProject();
+    const shop = await readyDataset(
+      project.key,
+      'shop.csv',
+      threeTargetCsv(300),
+    );
+    // Colours first seen as blue, red, green: other codes than shop's
+    // red, green, blue. `sale` is 1 for red rows only.
+    const lines = ['x1,x2,colour,sale'];
+    for (let i = 0; i < 300; i += 1) {
+      const colour = ['blue', 'red', 'green'][i % 3];
+      const x = ((i * 37) % 100) / 50 - 1;
+      lines.push(`${x},${-x},${colour},${colour === 'red' ? 1 : 0}`);
+    }
+    const sales = await readyDataset(
+      project.key,
+      'sales.csv',
+      `${lines.join('\n')}\n`,
+    );
+    const [price] = await createTasks(project.key, shop.id, [
+      ['price', 'REGRESSION', 'price'],
+    ]);
+    const [sale] = await createTasks(project.key, sales.id, [
+      ['sale', 'BINARY', 'sale'],
+    ]);
+    const refused = await gql(
+      project.key,
+      `mutation($input: CreateModelInput!) { createModel(input: $input) { id } }`,
+      {
+        input: {
+          name: 'both',
+          taskIds: [price, sale],
+          features: ['x1', 'tier'],
+        },
+      },
+    );
+    const created = await gql<{
+      createModel: { id: string; spec: { features: string[] } };
+    }>(
+      project.key,
+      `mutation($input: CreateModelInput!) { createModel(input: $input) { id spec } }`,
+      { input: { name: 'both', taskIds: [price, sale] } },
+    );
+    const model = created.data!.createModel;
+    const versionId = await trainVersion(project.key, model.id, {
+      epochs: 12,
+      learningRate: 0.01,
+    });
+    const predicted = await gql<{
+      predict: { predictions: { sale: { probability: number } }[] };
+    }>(
+      project.key,
+      'query($id: ID!, $rows: JSON!) { predict(versionId: $id, rows: $rows) }',
+      {
+        id: versionId,
+        rows: ['red', 'green', 'blue'].map((colour) => ({
+          x1: 0.1,
+          x2: -0.1,
+          colour,
+        })),
+      },
+    );
+    const [red, green, blue] = predicted.data!.predict.predictions.map(
+      (p) => p.sale.probability,
+    );
+
+    expect(codeOf(refused)).toBe('BAD_USER_INPUT');
+    expect(refused.errors?.[0].extensions?.field).toBe('input.features');
+    expect(refused.errors?.[0].message).toContain(`dataset ${sales.id}`);
+    // Only the columns both datasets have.
+    expect(model.spec.features).toEqual(['x1', 'x2', 'colour']);
+    // Read with shop's codes, sales' red rows would teach "green".
+    expect(red).toBeGreaterThan(0.8);
+    expect(green).toBeLessThan(0.2);
+    expect(blue).toBeLessThan(0.2);
   });
 
   it('resumes from the checkpoint after the training process is killed, with one version and every epoch once', async () => {

@@ -158,11 +158,14 @@ describe('fine-tunes', { timeout: 180_000 }, () => {
       epochs: 2,
       learningRate: 0.01,
     });
-    // The same columns, x1 and x2 a hundred times larger and shifted: a
-    // fine-tune that standardised them anew would feed the frozen backbone
-    // other numbers for the same rows.
+    // The same columns, x1 and x2 a hundred times larger and shifted, and
+    // colours first seen as green, blue, red (the first row left out): a
+    // fine-tune that standardised them anew, or coded colours in this
+    // dataset's order, would feed the frozen backbone other numbers for
+    // the same rows.
     const scaled = threeTargetCsv(200, 5)
       .split('\n')
+      .filter((_, i) => i !== 1)
       .map((line, i) => {
         if (i === 0 || !line) {
           return line;
@@ -180,8 +183,8 @@ describe('fine-tunes', { timeout: 180_000 }, () => {
     const [band] = await createTasks(project.key, other.id, [
       ['band', 'MULTICLASS', 'tier'],
     ]);
-    // The new dataset first: a model's inputs are planned on its first
-    // dataset.
+    // The new dataset first: the fine-tune pools both datasets' statistics
+    // for its inputs, and the base's must still win.
     const started = await fineTune(project.key, base, {
       taskIds: [band, tasks.price, tasks.premium],
       freeze: { kind: 'backbone' },

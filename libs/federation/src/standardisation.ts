@@ -1,4 +1,8 @@
-import type { ArtifactManifest, FeaturePlan } from '#libs/training';
+import {
+  poolMoments,
+  type ArtifactManifest,
+  type FeaturePlan,
+} from '#libs/training';
 
 import type { ArtifactMetadata, LayerJson } from './artifact-reader';
 import { IncompatibleModelsError } from './errors';
@@ -103,22 +107,12 @@ function pool(groups: { mean: number; std: number; weight: number }[]): {
   mean: number;
   std: number;
 } {
-  const [first] = groups;
-  if (
-    groups.every((g) => g.mean === first.mean && g.std === first.std) ||
-    groups.length === 1
-  ) {
-    return { mean: first.mean, std: first.std };
-  }
-  const total = groups.reduce((n, g) => n + g.weight, 0);
-  const mean = groups.reduce((n, g) => n + (g.weight / total) * g.mean, 0);
-  const variance = groups.reduce(
-    (n, g) => n + (g.weight / total) * (g.std ** 2 + (g.mean - mean) ** 2),
-    0,
+  const pooled = poolMoments(groups);
+  const same = groups.every(
+    (g) => g.mean === pooled.mean && g.std === pooled.std,
   );
-  const std = Math.sqrt(variance);
 
-  return { mean, std: std > 1e-12 ? std : 1 };
+  return same || pooled.std > 1e-12 ? pooled : { mean: pooled.mean, std: 1 };
 }
 
 /** The rows of the numeric inputs among the tabular inputs. */

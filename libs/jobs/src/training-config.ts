@@ -109,6 +109,22 @@ export function buildTrainingRun(
   };
 }
 
-/** The schema of the first dataset, which defines the input features. */
-export const featureSchema = (model: ModelForTraining) =>
-  model.tasks[0]?.dataset.schema as DatasetSchema | undefined;
+/**
+ * The datasets a model trains on, each once, in the order of its tasks, as
+ * libs/training names its sources; undefined while one has no schema yet.
+ */
+export function trainingSchemas(
+  model: ModelForTraining,
+): { name: string; schema: DatasetSchema }[] | undefined {
+  const datasets = model.tasks
+    .map((task) => task.dataset)
+    .filter((d, i, all) => all.findIndex((x) => x.id === d.id) === i);
+  if (datasets.some((d) => !d.schema)) {
+    return undefined;
+  }
+
+  return datasets.map((d) => ({
+    name: d.id,
+    schema: d.schema as DatasetSchema,
+  }));
+}

@@ -11,8 +11,8 @@ export type BatchStream =
 export interface DataSourceOptions {
   /** Names the source for `TaskOptions.source`. Default `default`. */
   name?: string;
-  /** Schema of the dataset: feature statistics and vocabularies come from
-   * the first source. */
+  /** Schema of the dataset; several sources' statistics and vocabularies
+   * are pooled (see planModel). */
   schema: DatasetSchema;
   /** Training batches, streamed; never held in memory all at once. */
   train: BatchStream;

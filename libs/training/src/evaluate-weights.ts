@@ -24,7 +24,7 @@ export async function evaluateWeights(options: {
   statistics?: BaseStatistics;
   batchSize?: number;
 }): Promise<EvaluationResult | undefined> {
-  const { plan, taskSources } = planModel(
+  const { plan, taskSources, sources } = planModel(
     options.spec,
     options.data,
     options.statistics,
@@ -49,7 +49,7 @@ export async function evaluateWeights(options: {
     return await evaluate({
       plan,
       model: built,
-      sources: options.data,
+      sources,
       taskSources,
       batchSize: options.batchSize ?? 256,
     });

@@ -8,6 +8,7 @@ export * from './errors';
 export * from './history';
 export * from './metrics';
 export * from './optimizer';
+export * from './pooled-schema';
 export * from './predictor';
 export * from './preprocessing';
 export * from './random';
@@ -16,7 +17,7 @@ export * from './tasks';
 export * from './train';
 export * from './train-options';
 export type { BuiltModel, ModelPlan } from './model';
-export type { BaseStatistics } from './plan';
+export { planModel, type BaseStatistics } from './plan';
 export * from './artifact-zip';
 export * from './evaluate-weights';
 export type {

@@ -229,7 +229,7 @@ function classWeights(
       }
     }
   } else if (plan.kind === 'binary') {
-    const n = column.statistics.count - column.statistics.missing;
+    const n = column.statistics.count;
     const positive = (column.statistics.mean ?? 0.5) * n;
     counts[0] += n - positive;
     counts[1] += positive;

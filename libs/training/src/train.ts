@@ -59,11 +59,10 @@ export interface TrainResult {
  * returns `cancelled` with the last epoch checkpoint when `signal` aborts.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const sources = validateTrainOptions(options);
   const statistics = options.base?.statistics;
-  const { plan, taskSources } = planModel(
+  const { plan, taskSources, sources } = planModel(
     options.spec,
-    sources,
+    validateTrainOptions(options),
     statistics && options.base?.newInputs
       ? { features: [], tasks: statistics.tasks }
       : statistics,

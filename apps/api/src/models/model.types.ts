@@ -181,8 +181,11 @@ export class CreateModelInput {
   @Field(() => [String], {
     nullable: true,
     description:
-      'Input columns. Default: every numeric, integer, boolean, ' +
-      'categorical and image column that is not a target.',
+      'Input columns, each in every dataset of the tasks. Default: every ' +
+      'numeric, integer, boolean, categorical and image column of the ' +
+      "first task's dataset that is not a target and that every other " +
+      'dataset of the tasks has too. With several datasets, statistics ' +
+      'and categorical values are pooled over them.',
   })
   features?: string[];
 

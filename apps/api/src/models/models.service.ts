@@ -6,13 +6,17 @@ import type { JobCapability, PrismaClient, TaskKind } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import {
   buildTrainingRun,
-  featureSchema,
   type ModelForTraining,
   type TrainingJobConfig,
   trainingConfigSchema,
+  trainingSchemas,
 } from '#libs/jobs';
 import { ObjectStorage } from '#libs/storage';
-import { TrainingConfigError, validateTrainOptions } from '#libs/training';
+import {
+  planModel,
+  TrainingConfigError,
+  validateTrainOptions,
+} from '#libs/training';
 
 import { Principal } from '../auth/principal';
 import { nameField, parseId, parseInput } from '../common/input';
@@ -130,27 +134,43 @@ export class ModelsService {
     if (unknown) {
       throw ChorusError.notFound('Task', unknown);
     }
-    const schema = tasks[0].dataset.schema as DatasetSchema | null;
-    if (!schema) {
+    const pending = tasks.find((t) => !t.dataset.schema);
+    if (pending) {
       throw ChorusError.conflict(
-        `Dataset ${tasks[0].datasetId} has no schema yet (status ` +
-          `${tasks[0].dataset.status}); create the model once it is READY.`,
+        `Dataset ${pending.datasetId} has no schema yet (status ` +
+          `${pending.dataset.status}); create the model once it is READY.`,
       );
     }
+    const schema = tasks[0].dataset.schema as unknown as DatasetSchema;
     const targets = new Set(tasks.flatMap((t) => t.targets));
     const columns = new Map(schema.columns.map((c) => [c.name, c.type]));
+    // Inputs are read from every dataset of the model's tasks.
+    const lacking = (column: string) =>
+      tasks.find(
+        (t) =>
+          !(t.dataset.schema as unknown as DatasetSchema).columns.some(
+            (c) => c.name === column,
+          ),
+      )?.datasetId;
     const features =
       input.features ??
       schema.columns
-        .filter((c) => FEATURE_TYPES.has(c.type) && !targets.has(c.name))
+        .filter(
+          (c) =>
+            FEATURE_TYPES.has(c.type) &&
+            !targets.has(c.name) &&
+            !lacking(c.name),
+        )
         .map((c) => c.name);
-    const bad = features.find((f) => !columns.has(f) || targets.has(f));
+    const bad = features.find((f) => lacking(f) || targets.has(f));
     if (bad) {
       throw ChorusError.badInput(
         'input.features',
         targets.has(bad)
           ? `input.features lists ${bad}, which is a task target.`
-          : `input.features lists ${bad}, which is not a column of dataset ${tasks[0].datasetId}.`,
+          : `input.features lists ${bad}, which is not a column of dataset ` +
+              `${lacking(bad)}; every dataset of the model's tasks must ` +
+              `have each input column.`,
       );
     }
     const images = features.some((f) => columns.get(f) === 'image');
@@ -170,7 +190,9 @@ export class ModelsService {
       (option) =>
         option.startsWith('spec.backbone')
           ? `input.backbone${option.slice('spec.backbone'.length)}`
-          : `input.${option}`,
+          : option.startsWith('spec.features')
+            ? 'input.features'
+            : `input.${option}`,
     );
 
     return this.prisma.model.create({
@@ -445,9 +467,10 @@ export class ModelsService {
 const noBatches = async function* () {};
 
 /**
- * Builds the run and checks it with libs/training without any data, so a bad
- * spec or config is refused before anything is stored or queued; errors
- * become BAD_USER_INPUT on the caller's field.
+ * Builds the run and checks it with libs/training against the schemas of
+ * its datasets (planning every input and task, without reading rows), so a
+ * bad spec or config is refused before anything is stored or queued;
+ * errors become BAD_USER_INPUT on the caller's field.
  */
 export function checkTrainingRun(
   model: ModelForTraining,
@@ -455,12 +478,19 @@ export function checkTrainingRun(
   fieldOf: (option: string) => string,
 ) {
   const run = buildTrainingRun(model, config);
+  const schemas = trainingSchemas(model);
   try {
     validateTrainOptions({
       ...run.options,
       spec: run.spec,
-      data: { schema: featureSchema(model)!, train: noBatches },
+      data: (schemas ?? []).map((s) => ({ ...s, train: noBatches })),
     });
+    if (schemas) {
+      planModel(
+        run.spec,
+        schemas.map((s) => ({ ...s, train: noBatches })),
+      );
+    }
   } catch (error) {
     if (error instanceof TrainingConfigError) {
       throw ChorusError.badInput(fieldOf(error.field), error.message);

@@ -6,6 +6,7 @@ import type {
 } from '#libs/datasets';
 import { readShard, selectSplit, unpackSplitCodes } from '#libs/datasets';
 import type { ObjectStorage } from '#libs/storage';
+import { categoryMaps, recodeBatches } from '#libs/training';
 
 /** Options for {@link shardBatches}. */
 export interface ShardBatchesOptions {
@@ -64,30 +65,14 @@ export async function readJson<T>(
  * onto another's (values the target has not seen become missing, -1), so
  * shards of a silo encode as the model's reference dataset does.
  */
-export async function* remapCategories(
+export function remapCategories(
   batches: AsyncIterable<ColumnBatch>,
   from: DatasetSchema,
   to: DatasetSchema,
-): AsyncGenerator<ColumnBatch> {
-  const maps = new Map<string, Int32Array>();
-  for (const column of from.columns) {
-    const target = to.columns.find((c) => c.name === column.name);
-    if (column.vocabulary && target?.vocabulary) {
-      const index = new Map(target.vocabulary.map((v, i) => [v, i]));
-      maps.set(
-        column.name,
-        Int32Array.from(column.vocabulary, (v) => index.get(v) ?? -1),
-      );
-    }
-  }
-  for await (const batch of batches) {
-    const columns = { ...batch.columns };
-    for (const [name, map] of maps) {
-      const codes = columns[name];
-      if (codes instanceof Int32Array) {
-        columns[name] = codes.map((code) => (code < 0 ? -1 : map[code]));
-      }
-    }
-    yield { rowCount: batch.rowCount, columns };
-  }
+): AsyncIterable<ColumnBatch> {
+  const vocabularies = new Map(
+    to.columns.flatMap((c) => (c.vocabulary ? [[c.name, c.vocabulary]] : [])),
+  );
+
+  return recodeBatches(batches, categoryMaps(from, vocabularies));
 }

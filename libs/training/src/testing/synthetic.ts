@@ -40,7 +40,7 @@ export function datasetFrom(
         name,
         type,
         statistics: {
-          count: rowCount,
+          count: present.length,
           missing: rowCount - present.length,
           min: Math.min(...present),
           max: Math.max(...present),
