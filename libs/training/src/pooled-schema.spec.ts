@@ -199,6 +199,23 @@ describe('pooled statistics of several sources', () => {
     expect(plan.features[0]).toMatchObject({ vocabulary: ['x', 'y', 'z'] });
   });
 
+  it('pools a boolean column with a whole-number one as numbers', () => {
+    const a = datasetFrom(
+      { f: Float32Array.of(1, 1, 1, 0), y: Float32Array.of(0, 1, 2, 3) },
+      { f: 'boolean' },
+    );
+    const b = datasetFrom(
+      { f: Float32Array.of(0, 0, 0, 0), y: Float32Array.of(0, 1, 2, 3) },
+      { f: 'integer' },
+    );
+    const { plan } = planModel(spec(['f'], 'y'), [
+      { schema: a.schema, train: a.batches },
+      { schema: b.schema, train: b.batches },
+    ]);
+
+    expect(plan.features[0]).toMatchObject({ kind: 'numeric', mean: 0.375 });
+  });
+
   it('refuses an input column one source lacks, or one with two types, naming the field', () => {
     const a = datasetFrom(
       {

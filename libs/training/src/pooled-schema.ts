@@ -186,7 +186,9 @@ function poolColumn(
   vocabulary: string[] | undefined,
 ): ColumnSchema {
   const [first] = holders;
-  const numeric = (c: ColumnSchema) => ['numeric', 'integer'].includes(c.type);
+  // Numbers, whole numbers and booleans all stream as numbers.
+  const numeric = (c: ColumnSchema) =>
+    ['numeric', 'integer', 'boolean'].includes(c.type);
   const other = holders.find(
     (h) =>
       h.column.type !== first.column.type &&
