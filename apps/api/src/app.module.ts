@@ -6,12 +6,13 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 
 import { Env } from '#libs/config';
+import type { PrismaClient } from '#libs/db';
 
 import { AdminBootstrap } from './auth/admin-bootstrap';
 import { ApiKeyService } from './auth/api-key.service';
 import { AuthGuard } from './auth/auth.guard';
 import { CoreModule } from './core/core.module';
-import { ENV } from './core/tokens';
+import { ENV, PRISMA } from './core/tokens';
 import { DatasetsController } from './datasets/datasets.controller';
 import { DatasetsResolver } from './datasets/datasets.resolver';
 import { DatasetsService } from './datasets/datasets.service';
@@ -37,6 +38,7 @@ import { TransferResolver } from './transfer/transfer.resolver';
 import { TransferService } from './transfer/transfer.service';
 import { ProjectsService } from './projects/projects.service';
 import { ApiKeyThrottlerGuard } from './rate-limit/api-key-throttler.guard';
+import { PostgresThrottlerStorage } from './rate-limit/postgres-throttler.storage';
 
 @Module({})
 export class AuthModule {
@@ -59,14 +61,19 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(env)),
         CoreModule.forRoot(env),
         AuthModule.forRoot(),
-        ThrottlerModule.forRoot({
-          throttlers: [
-            {
-              name: 'api-key',
-              ttl: env.RATE_LIMIT_WINDOW_SECONDS * 1000,
-              limit: env.RATE_LIMIT_REQUESTS,
-            },
-          ],
+        ThrottlerModule.forRootAsync({
+          inject: [PRISMA],
+          useFactory: (prisma: PrismaClient) => ({
+            throttlers: [
+              {
+                name: 'api-key',
+                ttl: env.RATE_LIMIT_WINDOW_SECONDS * 1000,
+                limit: env.RATE_LIMIT_REQUESTS,
+              },
+            ],
+            // Counted in Postgres: one budget across API instances.
+            storage: new PostgresThrottlerStorage(prisma),
+          }),
         }),
         GraphQLModule.forRootAsync<ApolloDriverConfig>({
           driver: ApolloDriver,
