@@ -293,3 +293,51 @@ describe('a training longer than one segment', () => {
     expect(versions.data!.model.versions).toEqual([{ jobId }]);
   }, 200_000);
 });
+
+describe('projects sharing the workers', () => {
+  it('take turns: a job queued after another project’s backlog runs second, not last', async () => {
+    const busy = await modelOnThreeTargets(60);
+    const other = await modelOnThreeTargets(60);
+    const backlog: string[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      backlog.push(
+        await startTraining(
+          busy.project.key,
+          busy.model.id,
+          { epochs: 1, batchSize: 32 },
+          'GPU',
+        ),
+      );
+    }
+    const late = await startTraining(
+      other.project.key,
+      other.model.id,
+      { epochs: 1, batchSize: 32 },
+      'GPU',
+    );
+    // One job at a time, in the queue's order.
+    await startGpuWorker({});
+    const started = async (key: string, id: string) => {
+      await waitForJob(key, id, (j) => j.status === 'SUCCEEDED', 150_000);
+      const view = await gql<{ job: { startedAt: string } }>(
+        key,
+        'query($id: ID!) { job(id: $id) { startedAt } }',
+        { id },
+      );
+
+      return { id, at: Date.parse(view.data!.job.startedAt) };
+    };
+    const order = (
+      await Promise.all([
+        ...backlog.map((id) => started(busy.project.key, id)),
+        started(other.project.key, late),
+      ])
+    )
+      .sort((a, b) => a.at - b.at)
+      .map((s) => s.id);
+
+    // Oldest first within one project; the other project's job right after
+    // the backlog's first (first in first out, it would be fifth).
+    expect(order).toEqual([backlog[0], late, ...backlog.slice(1)]);
+  }, 200_000);
+});

@@ -356,6 +356,11 @@ describe('training service', () => {
       `mutation($id: ID!) { startTraining(modelId: $id, config: { epocs: 3 }) { id } }`,
       { id: model.id },
     );
+    const priority = await gql(
+      project.key,
+      `mutation($id: ID!) { startTraining(modelId: $id, priority: 5000) { id } }`,
+      { id: model.id },
+    );
     const jobs = await gql<{ jobs: { nodes: { kind: string }[] } }>(
       project.key,
       '{ jobs { nodes { kind } } }',
@@ -364,6 +369,9 @@ describe('training service', () => {
     expect(codeOf(result)).toBe('BAD_USER_INPUT');
     expect(result.errors?.[0].extensions?.field).toBe('config.epochs');
     expect(codeOf(unknownField)).toBe('BAD_USER_INPUT');
+    expect(codeOf(priority)).toBe('BAD_USER_INPUT');
+    expect(priority.errors?.[0].extensions?.field).toBe('priority');
+    expect(priority.errors?.[0].message).toMatch(/-1000 and 1000/);
     expect(jobs.data!.jobs.nodes.map((j) => j.kind)).toEqual(['INGEST']);
   });
 

@@ -10,9 +10,8 @@ import type {
   PrismaClient,
   PrismaTransaction,
 } from '#libs/db';
-import { sqlExecutor } from '#libs/db';
 import { ChorusError } from '#libs/errors';
-import { listenJobEvents, publishJobEvent } from '#libs/jobs';
+import { deliverJob, listenJobEvents, publishJobEvent } from '#libs/jobs';
 import type { Capability, JobQueue, ReceivedJob } from '#libs/queue';
 
 import { JobHandler, StaleAttemptError } from './handlers/job-handler';
@@ -283,14 +282,7 @@ export class JobRunner {
         return;
       }
       const job = await tx.job.findUniqueOrThrow({ where: { id: jobId } });
-      await this.options.queue.enqueue(
-        { jobId, projectId: job.projectId, kind: job.kind },
-        {
-          capability: job.capability === 'GPU' ? 'gpu' : 'cpu',
-          priority: job.priority,
-          tx: sqlExecutor(tx),
-        },
-      );
+      await deliverJob(tx, this.options.queue, job);
       await publishJobEvent(tx, {
         projectId: job.projectId,
         jobId,

@@ -57,16 +57,47 @@ export async function enqueueJob(
   message: string,
   startAfter?: Date,
 ): Promise<void> {
+  await deliverJob(tx, queue, row, startAfter);
+  await announceJob(tx, row, message);
+}
+
+/** The highest job priority a caller may give, and the lowest its negative. */
+export const MAX_JOB_PRIORITY = 1000;
+
+/** How many places back fair sharing may put a job among its priority. */
+const FAIR_SPAN = 1000;
+
+/**
+ * Puts a job row on the queue, in tx. The queue takes higher priorities
+ * first and, within one, older jobs first; so that one project queueing a
+ * hundred jobs does not hold every worker while another's single job
+ * waits, a job goes as many places back within its priority as its project
+ * has other live jobs (QUEUED or RUNNING) of its capability. Projects thus
+ * take turns; the row keeps the priority it was given.
+ */
+export async function deliverJob(
+  tx: PrismaTransaction,
+  queue: JobQueue,
+  row: Job,
+  startAfter?: Date,
+): Promise<void> {
+  const ahead = await tx.job.count({
+    where: {
+      projectId: row.projectId,
+      capability: row.capability,
+      status: { in: ['QUEUED', 'RUNNING'] },
+      id: { not: row.id },
+    },
+  });
   await queue.enqueue(
     { jobId: row.id, projectId: row.projectId, kind: row.kind },
     {
       capability: row.capability === 'GPU' ? 'gpu' : 'cpu',
-      priority: row.priority,
+      priority: row.priority * FAIR_SPAN - Math.min(ahead, FAIR_SPAN - 1),
       startAfter,
       tx: sqlExecutor(tx),
     },
   );
-  await announceJob(tx, row, message);
 }
 
 /** Publishes the row's current state as a job event, in tx. */

@@ -94,7 +94,10 @@ export class ModelsResolver {
     @Args('priority', {
       type: () => Int,
       nullable: true,
-      description: 'Higher runs first; default 0.',
+      description:
+        '-1000 to 1000, default 0: higher runs first. Within one priority, ' +
+        'projects take turns (a job goes back one place for each other ' +
+        'queued or running job of its project).',
     })
     priority?: number,
   ) {

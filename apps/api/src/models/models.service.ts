@@ -6,6 +6,7 @@ import type { JobCapability, PrismaClient, TaskKind } from '#libs/db';
 import { ChorusError } from '#libs/errors';
 import {
   buildTrainingRun,
+  MAX_JOB_PRIORITY,
   type ModelForTraining,
   type TrainingJobConfig,
   trainingConfigSchema,
@@ -253,6 +254,18 @@ export class ModelsService {
     queueing: { capability?: JobCapability; priority?: number } = {},
   ) {
     parseId(modelId, 'modelId');
+    const priority = queueing.priority;
+    if (
+      priority !== undefined &&
+      priority !== null &&
+      !(Math.abs(priority) <= MAX_JOB_PRIORITY)
+    ) {
+      throw ChorusError.badInput(
+        'priority',
+        `priority must be between -${MAX_JOB_PRIORITY} and ` +
+          `${MAX_JOB_PRIORITY}; higher runs first, default 0.`,
+      );
+    }
     const options = parseInput(trainingConfigSchema, raw ?? {}, 'config');
     const model = await this.prisma.model.findFirst({
       where: { id: modelId, projectId: principal.projectId },
@@ -279,7 +292,7 @@ export class ModelsService {
       modelId,
       config: config as never,
       capability: queueing.capability,
-      priority: queueing.priority,
+      priority: priority ?? undefined,
       datasetIds: [...new Set(model.tasks.map((t) => t.datasetId))],
     });
   }
