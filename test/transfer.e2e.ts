@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
@@ -479,10 +479,47 @@ describe('imported backbones', { timeout: 180_000 }, () => {
     );
     expect(short.status).toBe(400);
     expect(short.body.error!.field).toBe('weights');
+
+    // The last hidden bias NaN: found while the weights stream back.
+    const nan = Buffer.from(files.weights);
+    nan.writeFloatLE(NaN, nan.length - 4 * 6);
+    const poisoned = await importModel(
+      project.key,
+      { ...files, weights: nan },
+      'x1,x2',
+    );
+    expect(poisoned.status).toBe(400);
+    expect(poisoned.body.error!.field).toBe('weights');
+    expect(poisoned.body.error!.message).toMatch(/NaN or infinite/);
+
+    const form = new FormData();
+    form.append('name', 'broken');
+    form.append('artifact', new Blob([Buffer.alloc(5000, 7)]), 'model.zip');
+    const broken = await fetch(`${apiUrl()}/v1/models/import`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${project.key}` },
+      body: form,
+    });
+    const brokenBody = (await broken.json()) as {
+      error: { code: string; field: string };
+    };
+    expect(broken.status).toBe(400);
+    expect(brokenBody.error).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'artifact',
+    });
+
     const models = await gql<{ models: { nodes: unknown[] } }>(
       project.key,
       '{ models { nodes { id } } }',
     );
     expect(models.data!.models.nodes).toEqual([]);
+    // Every upload of the failed imports was streamed into storage, and
+    // removed again.
+    const env = JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv;
+    const listing = await fetch(
+      `${env.S3_ENDPOINT}/${env.S3_BUCKET}?list-type=2&prefix=projects/${project.id}/`,
+    );
+    expect(await listing.text()).not.toContain('<Key>');
   });
 });

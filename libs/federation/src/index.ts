@@ -14,6 +14,7 @@ export * from './merge';
 export {
   openWeightsFile,
   storeStream,
+  storeWeights,
   writeArtifact,
   type StoredObject,
   type WriteArtifactOptions,

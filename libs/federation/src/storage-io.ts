@@ -7,13 +7,20 @@ import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import type { ModelJson } from './artifact-reader';
 import { storedZip } from './stored-zip';
-import { bytesOf, bytesOfSpecs, type WeightSpec } from './tensors';
+import {
+  bytesOf,
+  bytesOfSpecs,
+  type NamedTensor,
+  type WeightSpec,
+} from './tensors';
 import {
   openWeightsStream,
   WEIGHTS_CONTENT_TYPE,
   type LayerReader,
   type ReadWeightsOptions,
   type WeightsFileWriter,
+  weightsFileBytes,
+  writeWeightsStream,
 } from './weights-file';
 
 /** Multipart part size of the objects this library writes. */
@@ -79,6 +86,24 @@ export async function storeSized(
   await storage.putStream(key, body.pipe(hashed), sizeBytes, contentType);
 
   return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+/**
+ * Streams tensors (which must follow `specs`) into storage as a weights
+ * file, a tensor at a time, as one PUT of known size.
+ */
+export function storeWeights(
+  storage: ObjectStorage,
+  key: string,
+  specs: WeightSpec[],
+  tensors: AsyncIterable<NamedTensor>,
+): Promise<StoredObject> {
+  return storeSized(
+    storage,
+    key,
+    writeWeightsStream(specs, tensors),
+    weightsFileBytes(specs),
+  );
 }
 
 /** Options for {@link writeArtifact}. */

@@ -140,6 +140,19 @@ export class TensorStreamReader implements LayerReader {
   }
 }
 
+/**
+ * Reads tensors of known specs laid back to back with no header (a tfjs
+ * layers model's weight file), a tensor at a time; `fail` makes the error
+ * for a stream shorter or longer than the specs.
+ */
+export function readRawTensors(
+  stream: AsyncIterable<unknown>,
+  specs: WeightSpec[],
+  fail: ErrorFactory,
+): LayerReader {
+  return new TensorStreamReader(specs, new ByteReader(stream), fail);
+}
+
 /** The header bytes (magic, length, JSON) of a weights file. */
 export function weightsHeader(specs: readonly WeightSpec[]): Buffer {
   const json = Buffer.from(

@@ -3,8 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { exportArtifact } from './artifact';
 import { selectBackend } from './backend';
-import { importArtifactBackbone, importBackbone } from './import-backbone';
-import { namedWeightsOf } from './named-weights';
+import {
+  importArtifactBackbone,
+  importBackbone,
+  importWeights,
+  planBackboneImport,
+} from './import-backbone';
+import { decodeWeights, namedWeightsOf } from './named-weights';
 import { Random } from './random';
 import { datasetFrom, tabularDataset } from './testing/synthetic';
 import { train } from './train';
@@ -85,6 +90,72 @@ describe('importBackbone', () => {
       ),
     );
     file = await saved(model);
+  });
+
+  it('makes the same weights from tensors streamed in any order, each as soon as its tensors came', async () => {
+    const plan = planBackboneImport(file.modelJson);
+    const uploaded = decodeWeights(plan.specs, file.weights, {
+      modelJson: 'modelJson',
+      weights: 'weights',
+    });
+    const whole = importBackbone(file.modelJson, file.weights).weights;
+    const stream = async (names: string[], log: string[]) => {
+      const made: [string, Float32Array][] = [];
+      const tensors = (async function* () {
+        for (const name of names) {
+          log.push(`in ${name}`);
+          yield { name, values: uploaded.get(name)!.values };
+        }
+      })();
+      for await (const weight of importWeights(plan, tensors)) {
+        log.push(`out ${weight.name}`);
+        made.push([weight.name, weight.values]);
+      }
+
+      return made;
+    };
+    const inOrder: string[] = [];
+    const forward = await stream(
+      plan.specs.map((s) => s.name),
+      inOrder,
+    );
+    const backward = await stream(plan.specs.map((s) => s.name).reverse(), []);
+    const first = plan.specs.find((s) => s.name.endsWith('kernel'))!.name;
+
+    expect(forward.map(([name]) => name)).toEqual(
+      plan.weights.map((w) => w.name),
+    );
+    for (const made of [forward, backward]) {
+      for (const [name, values] of made) {
+        expect(values, name).toEqual(whole.get(name)!.values);
+      }
+    }
+    // The first kernel goes out before the next tensor is read.
+    expect(inOrder.slice(0, 2)).toEqual([
+      `in ${first}`,
+      'out backbone/dense_0/kernel',
+    ]);
+  });
+
+  it('refuses a streamed tensor with NaN, naming it', async () => {
+    const plan = planBackboneImport(file.modelJson);
+    const tensors = (async function* () {
+      for (const spec of plan.specs) {
+        yield {
+          name: spec.name,
+          values: new Float32Array(spec.shape.reduce((a, b) => a * b, 1)).fill(
+            NaN,
+          ),
+        };
+      }
+    })();
+    const drain = async () => {
+      for await (const _ of importWeights(plan, tensors)) {
+        // nothing
+      }
+    };
+
+    await expect(drain()).rejects.toThrow(/holds NaN or infinite values/);
   });
 
   it('converts the hidden dense layers into an MLP backbone that computes the same', async () => {

@@ -2,10 +2,12 @@ import type { Artifact, ArtifactManifest } from './artifact';
 import { TrainingConfigError } from './errors';
 import { ACTIVATIONS } from './model';
 import {
+  checkWeightSpecs,
   decodeWeights,
   weightSpecsOf,
   weightsFromArtifact,
   type NamedWeights,
+  type WeightSpec,
 } from './named-weights';
 import type { Activation, BackboneOptions } from './spec';
 
@@ -44,23 +46,42 @@ interface Block {
 
 const KINDS = ['Dense', 'Dropout', 'Activation', 'BatchNormalization'];
 
+/** One backbone weight an import writes, made of uploaded tensors. */
+export interface ImportedWeight {
+  name: string;
+  shape: number[];
+  /** The uploaded tensor it copies (or, with `minus`, starts from). */
+  from?: string;
+  /** An uploaded dense bias folded in: subtracted from `from`. */
+  minus?: string;
+  /** Made of no uploaded tensor: every value is this. */
+  fill?: number;
+}
+
+/** What importing a tfjs layers model makes, planned from its model.json. */
+export interface BackboneImportPlan {
+  backbone: BackboneOptions;
+  inputWidth: number;
+  /** The uploaded weights, in file order: float32, whole-number shapes. */
+  specs: WeightSpec[];
+  /** The backbone weights to write, in order. */
+  weights: ImportedWeight[];
+}
+
 /**
- * Validates a tfjs layers model (model.json text plus the bytes of its
- * weight files in manifest order) and converts its hidden Dense layers into
- * an MLP backbone. The model must be a chain of Dense layers with Dropout,
- * Activation and BatchNormalization layers between them and one flat input.
- * The last Dense layer (and whatever follows it) is the output layer and is
- * dropped, unless it is the only Dense layer, which is then kept as the one
- * hidden layer. Hidden layers must share one activation out of the MLP
- * backbone's (relu, elu, selu, tanh, sigmoid, gelu), applied after the
- * optional batch normalisation, and use batch normalisation all or none.
- * A dense bias before batch normalisation is folded into its moving mean
- * (exact in both modes); the batch-norm epsilon used is Chorus' 0.001.
+ * Validates a tfjs layers model.json and plans how its hidden Dense layers
+ * become an MLP backbone, without its weights. The model must be a chain of
+ * Dense layers with Dropout, Activation and BatchNormalization layers
+ * between them and one flat input. The last Dense layer (and whatever
+ * follows it) is the output layer and is dropped, unless it is the only
+ * Dense layer, which is then kept as the one hidden layer. Hidden layers
+ * must share one activation out of the MLP backbone's (relu, elu, selu,
+ * tanh, sigmoid, gelu), applied after the optional batch normalisation, and
+ * use batch normalisation all or none. A dense bias before batch
+ * normalisation is folded into its moving mean (exact in both modes); the
+ * batch-norm epsilon used is Chorus' 0.001.
  */
-export function importBackbone(
-  modelJson: string,
-  weights: Uint8Array,
-): ImportedBackbone {
+export function planBackboneImport(modelJson: string): BackboneImportPlan {
   let json: { modelTopology?: Record<string, unknown> };
   try {
     json = JSON.parse(modelJson);
@@ -90,10 +111,8 @@ export function importBackbone(
         'modelTopology of class Sequential or Model with a list of layers.',
     );
   }
-  const named = decodeWeights(weightSpecsOf(json, 'modelJson'), weights, {
-    modelJson: 'modelJson',
-    weights: 'weights',
-  });
+  const specs = weightSpecsOf(json, 'modelJson');
+  checkWeightSpecs(specs, 'modelJson');
   const blocks = readBlocks(layers, topology!.class_name !== 'Sequential');
   const hidden = blocks.length > 1 ? blocks.slice(0, -1) : blocks;
   const activation = hiddenActivation(hidden);
@@ -107,63 +126,79 @@ export function importBackbone(
   }
   const find = (layer: string, weight: string) => {
     const suffix = `${layer}/${weight}`;
-    for (const [name, value] of named) {
-      if (name === suffix || name.endsWith(`/${suffix}`)) {
-        return value;
-      }
-    }
-    throw new TrainingConfigError(
-      'modelJson.weightsManifest',
-      `layer ${layer} has no weight "${weight}" in the weights manifest.`,
+    const spec = specs.find(
+      (s) => s.name === suffix || s.name.endsWith(`/${suffix}`),
     );
+    if (!spec) {
+      throw new TrainingConfigError(
+        'modelJson.weightsManifest',
+        `layer ${layer} has no weight "${weight}" in the weights manifest.`,
+      );
+    }
+
+    return spec.name;
   };
-  const result: NamedWeights = new Map();
+  const weights: ImportedWeight[] = [];
   let inputWidth = 0;
   hidden.forEach((block, i) => {
     const prefix = `backbone/dense_${i}`;
-    const kernel = find(block.name, 'kernel');
-    const expected = i === 0 ? kernel.shape[0] : hidden[i - 1].units;
+    const units = [block.units];
+    const kernelName = find(block.name, 'kernel');
+    const kernel = specs.find((s) => s.name === kernelName)!.shape;
+    const expected = i === 0 ? kernel[0] : hidden[i - 1].units;
     if (
-      kernel.shape.length !== 2 ||
-      kernel.shape[0] !== expected ||
-      kernel.shape[1] !== block.units
+      kernel.length !== 2 ||
+      kernel[0] !== expected ||
+      kernel[1] !== block.units
     ) {
       throw new TrainingConfigError(
         `modelJson.layers[${block.index}] (${block.name})`,
-        `its kernel has shape [${kernel.shape.join(',')}]; a chain needs ` +
+        `its kernel has shape [${kernel.join(',')}]; a chain needs ` +
           `[${expected},${block.units}].`,
       );
     }
     if (i === 0) {
-      inputWidth = kernel.shape[0];
+      inputWidth = kernel[0];
     }
-    result.set(`${prefix}/kernel`, kernel);
-    const bias = block.useBias
-      ? find(block.name, 'bias').values
-      : new Float32Array(block.units);
+    weights.push({
+      name: `${prefix}/kernel`,
+      shape: [...kernel],
+      from: kernelName,
+    });
+    const bias = block.useBias ? find(block.name, 'bias') : undefined;
     if (!block.norm) {
-      result.set(`${prefix}/bias`, { shape: [block.units], values: bias });
+      weights.push({
+        name: `${prefix}/bias`,
+        shape: units,
+        ...(bias ? { from: bias } : { fill: 0 }),
+      });
 
       return;
     }
     const norm = block.norm;
-    const vector = (weight: string, fill: number) => ({
-      shape: [block.units],
-      values:
-        fill < 0
-          ? find(norm.name, weight).values
-          : new Float32Array(block.units).fill(fill),
-    });
-    const mean = find(norm.name, 'moving_mean').values.map(
-      (m, j) => m - bias[j],
+    weights.push(
+      {
+        name: `${prefix}/bn/gamma`,
+        shape: units,
+        ...(norm.scale ? { from: find(norm.name, 'gamma') } : { fill: 1 }),
+      },
+      {
+        name: `${prefix}/bn/beta`,
+        shape: units,
+        ...(norm.center ? { from: find(norm.name, 'beta') } : { fill: 0 }),
+      },
+      {
+        name: `${prefix}/bn/moving_mean`,
+        shape: units,
+        from: find(norm.name, 'moving_mean'),
+        ...(bias ? { minus: bias } : {}),
+      },
+      {
+        name: `${prefix}/bn/moving_variance`,
+        shape: units,
+        from: find(norm.name, 'moving_variance'),
+      },
     );
-    result.set(`${prefix}/bn/gamma`, vector('gamma', norm.scale ? -1 : 1));
-    result.set(`${prefix}/bn/beta`, vector('beta', norm.center ? -1 : 0));
-    result.set(`${prefix}/bn/moving_mean`, {
-      shape: [block.units],
-      values: mean,
-    });
-    result.set(`${prefix}/bn/moving_variance`, vector('moving_variance', -1));
   });
   const dropout = Math.max(...hidden.map((b) => b.dropout));
   checkInputShape(layers, inputWidth);
@@ -176,14 +211,127 @@ export function importBackbone(
       ...(batchNorm && { batchNorm }),
       ...(dropout > 0 && { dropout }),
     },
-    weights: result,
     inputWidth,
+    specs,
+    weights,
   };
 }
 
-/** The backbone of a Chorus artifact made elsewhere. */
-export function importArtifactBackbone(artifact: Artifact): ImportedBackbone {
-  const manifest = artifact?.manifest;
+/** Makes one planned weight from the uploaded tensors it names. */
+function makeWeight(
+  weight: ImportedWeight,
+  tensor: (name: string) => Float32Array,
+): Float32Array {
+  if (weight.fill !== undefined) {
+    return new Float32Array(weight.shape.reduce((a, b) => a * b, 1)).fill(
+      weight.fill,
+    );
+  }
+  const values = tensor(weight.from!);
+  if (!weight.minus) {
+    return values;
+  }
+  const bias = tensor(weight.minus);
+
+  return values.map((v, j) => v - bias[j]);
+}
+
+/**
+ * Imports a tfjs layers model held in memory: model.json text and the bytes
+ * of its weight files in manifest order (see {@link planBackboneImport}).
+ */
+export function importBackbone(
+  modelJson: string,
+  weights: Uint8Array,
+): ImportedBackbone {
+  const plan = planBackboneImport(modelJson);
+  const named = decodeWeights(plan.specs, weights, {
+    modelJson: 'modelJson',
+    weights: 'weights',
+  });
+
+  return {
+    backbone: plan.backbone,
+    weights: new Map(
+      plan.weights.map((w) => [
+        w.name,
+        {
+          shape: w.shape,
+          values: makeWeight(w, (name) => named.get(name)!.values),
+        },
+      ]),
+    ),
+    inputWidth: plan.inputWidth,
+  };
+}
+
+/**
+ * The plan's backbone weights, in order, made from the uploaded tensors as
+ * they stream in (in `plan.specs` order). Each uploaded tensor must be
+ * finite; it is held only until the last weight made of it is given, so
+ * an upload in layer order passes through a tensor at a time.
+ */
+export async function* importWeights(
+  plan: BackboneImportPlan,
+  uploaded: AsyncIterable<{ name: string; values: Float32Array }>,
+  field = 'weights',
+): AsyncGenerator<{ name: string; shape: number[]; values: Float32Array }> {
+  const uses = new Map<string, number>();
+  for (const w of plan.weights) {
+    for (const name of [w.from, w.minus]) {
+      if (name) {
+        uses.set(name, (uses.get(name) ?? 0) + 1);
+      }
+    }
+  }
+  const held = new Map<string, Float32Array>();
+  let next = 0;
+  const ready = (w: ImportedWeight) =>
+    [w.from, w.minus].every((name) => !name || held.has(name));
+  function* made() {
+    while (next < plan.weights.length && ready(plan.weights[next])) {
+      const weight = plan.weights[next++];
+      yield {
+        name: weight.name,
+        shape: weight.shape,
+        values: makeWeight(weight, (name) => held.get(name)!),
+      };
+      for (const name of [weight.from, weight.minus]) {
+        if (name && (uses.set(name, uses.get(name)! - 1), !uses.get(name))) {
+          held.delete(name);
+        }
+      }
+    }
+  }
+  yield* made();
+  for await (const tensor of uploaded) {
+    if (!tensor.values.every(Number.isFinite)) {
+      throw new TrainingConfigError(
+        field,
+        `weight "${tensor.name}" holds NaN or infinite values.`,
+      );
+    }
+    if (uses.get(tensor.name) && !held.has(tensor.name)) {
+      held.set(tensor.name, tensor.values);
+    }
+    yield* made();
+  }
+  if (next < plan.weights.length) {
+    throw new TrainingConfigError(
+      field,
+      `the weights ended before ${plan.weights[next].from}.`,
+    );
+  }
+}
+
+/**
+ * The backbone of a Chorus artifact made elsewhere, from its manifest and
+ * weight specs (checked: float32 with whole-number shapes).
+ */
+export function artifactBackbone(
+  manifest: ArtifactManifest | undefined,
+  specs: WeightSpec[],
+): Omit<ImportedBackbone, 'weights'> & { manifest: ArtifactManifest } {
   if (manifest?.format !== 'chorus.artifact' || manifest.version !== 1) {
     throw new TrainingConfigError(
       'artifact.manifest',
@@ -191,20 +339,32 @@ export function importArtifactBackbone(artifact: Artifact): ImportedBackbone {
         'version 1).',
     );
   }
-  const all = weightsFromArtifact(artifact);
-  const weights: NamedWeights = new Map(
-    [...all].filter(([name]) => name.startsWith('backbone/')),
-  );
-  const first = weights.get('backbone/dense_0/kernel');
+  checkWeightSpecs(specs, 'artifact.modelJson');
+  const first = specs.find((s) => s.name === 'backbone/dense_0/kernel');
 
   return {
     backbone: structuredClone(manifest.backbone),
-    weights,
     inputWidth:
       manifest.backbone.kind === 'mlp' && first
         ? first.shape[0]
         : manifest.layout.tabularWidth,
     manifest: structuredClone(manifest),
+  };
+}
+
+/** The backbone of a Chorus artifact made elsewhere, held in memory. */
+export function importArtifactBackbone(artifact: Artifact): ImportedBackbone {
+  const backbone = artifactBackbone(artifact?.manifest, []);
+  const all = weightsFromArtifact(artifact);
+
+  return {
+    ...backbone,
+    weights: new Map([...all].filter(([name]) => name.startsWith('backbone/'))),
+    inputWidth:
+      backbone.manifest.backbone.kind === 'mlp' &&
+      all.get('backbone/dense_0/kernel')
+        ? all.get('backbone/dense_0/kernel')!.shape[0]
+        : backbone.inputWidth,
   };
 }
 

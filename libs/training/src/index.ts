@@ -27,6 +27,7 @@ export type {
   GroupLearningRates,
 } from './finetune';
 export {
+  declaredBytes,
   namedWeightsOf,
   weightsFromArtifact,
   type NamedWeights,

@@ -34,17 +34,12 @@ export function weightSpecsOf(json: unknown, field: string): WeightSpec[] {
 }
 
 /**
- * Reads float32 weights laid back to back in `bytes` in the order of
- * `specs`; refuses other dtypes, quantised weights, a byte count other than
- * the specs declare and values that are NaN or infinite.
+ * Checks the weight specs of an upload: a name and whole-number shape each,
+ * unquantised float32 only (`field` names the model.json they are in).
  */
-export function decodeWeights(
-  specs: WeightSpec[],
-  bytes: Uint8Array,
-  fields: { modelJson: string; weights: string },
-): NamedWeights {
+export function checkWeightSpecs(specs: WeightSpec[], field: string): void {
   specs.forEach((spec, i) => {
-    const where = `${fields.modelJson}.weightsManifest weights[${i}] (${spec?.name})`;
+    const where = `${field}.weightsManifest weights[${i}] (${spec?.name})`;
     if (
       typeof spec?.name !== 'string' ||
       !Array.isArray(spec.shape) ||
@@ -64,8 +59,25 @@ export function decodeWeights(
       );
     }
   });
+}
+
+/** The bytes that float32 weights of these specs take back to back. */
+export const declaredBytes = (specs: WeightSpec[]): number =>
+  4 * specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+
+/**
+ * Reads float32 weights laid back to back in `bytes` in the order of
+ * `specs`; refuses other dtypes, quantised weights, a byte count other than
+ * the specs declare and values that are NaN or infinite.
+ */
+export function decodeWeights(
+  specs: WeightSpec[],
+  bytes: Uint8Array,
+  fields: { modelJson: string; weights: string },
+): NamedWeights {
+  checkWeightSpecs(specs, fields.modelJson);
   const sizes = specs.map((spec) => spec.shape.reduce((a, b) => a * b, 1));
-  const declared = 4 * sizes.reduce((a, b) => a + b, 0);
+  const declared = declaredBytes(specs);
   if (bytes.byteLength !== declared) {
     throw new TrainingConfigError(
       fields.weights,

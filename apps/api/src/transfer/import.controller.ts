@@ -15,7 +15,7 @@ import { ChorusError } from '#libs/errors';
 import { CurrentPrincipal, RequireScope } from '../auth/decorators';
 import { Principal } from '../auth/principal';
 import { ENV } from '../core/tokens';
-import { ImportService, type ImportFiles } from './import.service';
+import { ImportService } from './import.service';
 
 @ApiTags('models')
 @ApiBearerAuth()
@@ -38,7 +38,8 @@ export class ImportController {
       '"features" (comma-separated input columns; for a tfjs model, the ' +
       'columns it reads). The model is validated (topology, weight sizes, ' +
       'dtypes, finite values) and registered as a version that fineTune ' +
-      'can start from.',
+      'can start from. Files stream into storage and are checked from ' +
+      'there a tensor at a time; a failed import leaves nothing behind.',
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
@@ -65,37 +66,77 @@ export class ImportController {
       );
     }
     const limit = this.env.IMPORT_MAX_BYTES;
-    const files: ImportFiles = {};
+    const tooLarge = (field: string) =>
+      ChorusError.badInput(
+        field,
+        `${field} is larger than the import limit of ${limit} bytes (IMPORT_MAX_BYTES).`,
+      );
     const fields: Record<string, string> = {};
-    for await (const part of request.parts({
-      limits: { fileSize: limit, files: 3 },
-    })) {
-      if (part.type === 'field') {
-        fields[part.fieldname] = String(part.value);
-        continue;
+    const staging = this.imports.begin(principal);
+    try {
+      for await (const part of request.parts({
+        limits: { fileSize: limit, files: 3 },
+      })) {
+        if (part.type === 'field') {
+          fields[part.fieldname] = String(part.value);
+          continue;
+        }
+        const field = part.fieldname;
+        if (field === 'model') {
+          // model.json: topology and weight names, small; read whole.
+          staging.modelJson = await readSmall(part.file, MODEL_JSON_MAX_BYTES);
+          if (!staging.modelJson) {
+            part.file.resume();
+            throw ChorusError.badInput(
+              'model',
+              `model is larger than ${MODEL_JSON_MAX_BYTES} bytes; a ` +
+                'model.json holds the topology and weight names only.',
+            );
+          }
+        } else if (field === 'artifact' || field === 'weights') {
+          // Streamed into storage, never held whole.
+          staging[field] = await this.imports.stage(staging, field, part.file);
+        } else {
+          part.file.resume();
+          throw ChorusError.badInput(
+            field,
+            `Unknown file part "${field}"; send "artifact", or "model" and "weights".`,
+          );
+        }
+        if (part.file.truncated) {
+          throw tooLarge(field);
+        }
       }
-      if (!['artifact', 'model', 'weights'].includes(part.fieldname)) {
-        await part.toBuffer().catch(() => undefined);
-        throw ChorusError.badInput(
-          part.fieldname,
-          `Unknown file part "${part.fieldname}"; send "artifact", or "model" and "weights".`,
-        );
-      }
-      // Bounded by IMPORT_MAX_BYTES: a model is loaded whole to be checked
-      // (as it is to be trained or served).
-      const bytes = await part.toBuffer().catch(() => {
-        throw ChorusError.badInput(
-          part.fieldname,
-          `${part.fieldname} is larger than the import limit of ${limit} bytes (IMPORT_MAX_BYTES).`,
-        );
-      });
-      files[part.fieldname as keyof ImportFiles] = bytes;
-    }
 
-    return this.imports.import(principal, {
-      name: fields.name,
-      features: fields.features,
-      files,
-    });
+      return await this.imports.import(principal, staging, {
+        name: fields.name,
+        features: fields.features,
+      });
+    } catch (error) {
+      // Nothing of a failed import stays in storage.
+      await this.imports.discard(staging);
+      throw error;
+    }
   }
+}
+
+/** The most a model.json part may hold. */
+const MODEL_JSON_MAX_BYTES = 16 * 1024 * 1024;
+
+/** The whole of a stream up to `max` bytes, or undefined past that. */
+async function readSmall(
+  stream: AsyncIterable<Buffer>,
+  max: number,
+): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream) {
+    bytes += chunk.length;
+    if (bytes > max) {
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+
+  return Buffer.concat(chunks, bytes);
 }

@@ -1,0 +1,165 @@
+/**
+ * How much memory `POST /v1/models/import` takes in the API: a tfjs layers
+ * model of about WIDTH^2 x 4 x LAYERS bytes (default 2048 wide, 8 hidden
+ * layers: 128 MiB), imported into an API process of its own, against a
+ * `POST /v1/datasets` of the same bytes into another (a streamed upload).
+ * Prints each process's peak RSS growth (VmHWM) over its idle peak, and
+ * the ratio.
+ * Usage: npm run build && node dist/bench/import.js
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { applyMigrations } from '#libs/db';
+import {
+  freePort,
+  PlatformProcess,
+  startEmbeddedPostgres,
+  startEmbeddedS3,
+  waitForReady,
+} from '#libs/embedded';
+
+const WIDTH = Number(process.env.WIDTH ?? 2048);
+const LAYERS = Number(process.env.LAYERS ?? 8);
+const MiB = 1024 * 1024;
+
+/** Peak resident memory of a process so far, in MiB. */
+const peakMiB = (pid: number) =>
+  Number(
+    /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1],
+  ) / 1024;
+
+/** model.json text and weight bytes of a dense chain, weights random. */
+async function layersModel() {
+  const model = tf.sequential();
+  for (let i = 0; i < LAYERS; i++) {
+    model.add(
+      tf.layers.dense({
+        units: WIDTH,
+        activation: 'relu',
+        ...(i === 0 ? { inputShape: [WIDTH] } : {}),
+      }),
+    );
+  }
+  model.add(tf.layers.dense({ units: 1 }));
+  let saved: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+
+      return {
+        modelArtifactsInfo: {
+          dateSaved: new Date(),
+          modelTopologyType: 'JSON',
+        },
+      };
+    }),
+  );
+  model.dispose();
+
+  return {
+    modelJson: JSON.stringify({
+      format: 'layers-model',
+      modelTopology: saved!.modelTopology,
+      weightsManifest: [
+        { paths: ['weights.bin'], weights: saved!.weightSpecs },
+      ],
+    }),
+    weights: Buffer.from(saved!.weightData as ArrayBuffer),
+  };
+}
+
+/** Runs `request` against an API process of its own; its peak RSS growth. */
+async function growth(
+  env: NodeJS.ProcessEnv,
+  request: (base: string) => Promise<Response>,
+): Promise<number> {
+  const port = await freePort();
+  const api = new PlatformProcess('api', { ...env, PORT: String(port) });
+  api.start();
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitForReady(`${base}/health/ready`);
+    await fetch(`${base}/health/ready`);
+    const idle = peakMiB(api.pid!);
+    const response = await request(base);
+    if (!response.ok) {
+      throw new Error(`${response.status}: ${await response.text()}`);
+    }
+
+    return peakMiB(api.pid!) - idle;
+  } finally {
+    await api.stop();
+  }
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-'));
+  chmodSync(dir, 0o755);
+  const postgres = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'pg'),
+    port: await freePort(),
+  });
+  const s3 = await startEmbeddedS3({
+    directory: path.join(dir, 's3'),
+    port: 0,
+  });
+  try {
+    await applyMigrations(postgres.databaseUrl);
+    const key = `chorus_${randomBytes(32).toString('base64url')}`;
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: postgres.databaseUrl,
+      S3_ENDPOINT: s3.endpoint,
+      S3_ACCESS_KEY: s3.accessKey,
+      S3_SECRET_KEY: s3.secretKey,
+      CHORUS_ADMIN_KEY: key,
+      IMPORT_MAX_BYTES: String(4096 * MiB),
+      HOST: '127.0.0.1',
+    };
+    const files = await layersModel();
+    const auth = { Authorization: `Bearer ${key}` };
+    const upload = await growth(env, (base) =>
+      fetch(`${base}/v1/datasets?name=bench.bin`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/octet-stream' },
+        body: files.weights,
+      }),
+    );
+    const imported = await growth(env, (base) => {
+      const form = new FormData();
+      form.append('name', 'bench');
+      form.append('model', new Blob([files.modelJson]), 'model.json');
+      form.append('weights', new Blob([files.weights]), 'weights.bin');
+
+      return fetch(`${base}/v1/models/import`, {
+        method: 'POST',
+        headers: auth,
+        body: form,
+      });
+    });
+    const size = files.weights.length / MiB;
+    console.log(`weights: ${size.toFixed(0)} MiB (${LAYERS} x ${WIDTH}^2)`);
+    console.log(
+      `API peak RSS growth, dataset upload: ${upload.toFixed(0)} MiB`,
+    );
+    console.log(
+      `API peak RSS growth, model import:   ${imported.toFixed(0)} MiB`,
+    );
+    console.log(
+      `import / upload: ${(imported / Math.max(upload, 1)).toFixed(2)}; ` +
+        `import / weights size: ${(imported / size).toFixed(2)}`,
+    );
+  } finally {
+    await s3.stop();
+    await postgres.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();
