@@ -7,21 +7,13 @@
  * the ratio.
  * Usage: npm run build && node dist/bench/import.js
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { applyMigrations } from '#libs/db';
-import {
-  freePort,
-  PlatformProcess,
-  startEmbeddedPostgres,
-  startEmbeddedS3,
-  waitForReady,
-} from '#libs/embedded';
+import { freePort, PlatformProcess, waitForReady } from '#libs/embedded';
+
+import { startBenchServices } from './services';
 
 const WIDTH = Number(process.env.WIDTH ?? 2048);
 const LAYERS = Number(process.env.LAYERS ?? 8);
@@ -98,32 +90,14 @@ async function growth(
 }
 
 async function main() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-'));
-  chmodSync(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({
-    dataDir: path.join(dir, 'pg'),
-    port: await freePort(),
-  });
-  const s3 = await startEmbeddedS3({
-    directory: path.join(dir, 's3'),
-    port: 0,
-  });
+  const services = await startBenchServices();
   try {
-    await applyMigrations(postgres.databaseUrl);
-    const key = `chorus_${randomBytes(32).toString('base64url')}`;
     const env = {
-      ...process.env,
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: postgres.databaseUrl,
-      S3_ENDPOINT: s3.endpoint,
-      S3_ACCESS_KEY: s3.accessKey,
-      S3_SECRET_KEY: s3.secretKey,
-      CHORUS_ADMIN_KEY: key,
+      ...services.env,
       IMPORT_MAX_BYTES: String(4096 * MiB),
-      HOST: '127.0.0.1',
     };
     const files = await layersModel();
-    const auth = { Authorization: `Bearer ${key}` };
+    const auth = { Authorization: `Bearer ${services.adminKey}` };
     const upload = await growth(env, (base) =>
       fetch(`${base}/v1/datasets?name=bench.bin`, {
         method: 'POST',
@@ -156,9 +130,7 @@ async function main() {
         `import / weights size: ${(imported / size).toFixed(2)}`,
     );
   } finally {
-    await s3.stop();
-    await postgres.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await services.stop();
   }
 }
 

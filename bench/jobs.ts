@@ -9,20 +9,10 @@
  *
  *   npm run build && node dist/bench/jobs.js
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
-import { applyMigrations } from '#libs/db';
-import {
-  freePort,
-  PlatformProcess,
-  startEmbeddedPostgres,
-  startEmbeddedS3,
-  waitForReady,
-} from '#libs/embedded';
+import { freePort, PlatformProcess, waitForReady } from '#libs/embedded';
 import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
+
+import { startBenchServices } from './services';
 
 let base = '';
 let key = '';
@@ -77,31 +67,14 @@ const percentile = (values: number[], p: number) =>
   ];
 
 async function main() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-'));
-  chmodSync(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({
-    dataDir: path.join(dir, 'pg'),
-    port: await freePort(),
-  });
-  const s3 = await startEmbeddedS3({
-    directory: path.join(dir, 's3'),
-    port: 0,
-  });
-  await applyMigrations(postgres.databaseUrl);
-  key = `chorus_${randomBytes(32).toString('base64url')}`;
+  const services = await startBenchServices();
+  key = services.adminKey;
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const env = {
-    ...process.env,
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: postgres.databaseUrl,
-    S3_ENDPOINT: s3.endpoint,
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    CHORUS_ADMIN_KEY: key,
+    ...services.env,
     RATE_LIMIT_REQUESTS: '1000000',
     PORT: String(port),
-    HOST: '127.0.0.1',
   };
   const api = new PlatformProcess('api', env);
   const workers = [new PlatformProcess('worker', env)];
@@ -242,9 +215,7 @@ async function main() {
     local.dispose();
   } finally {
     await Promise.all([api.stop(), ...workers.map((w) => w.stop())]);
-    await s3.stop();
-    await postgres.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await services.stop();
   }
 }
 

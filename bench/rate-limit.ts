@@ -6,16 +6,12 @@
  * microseconds per hit and the ratios.
  * Usage: npm run build && node dist/bench/rate-limit.js
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
 import { ThrottlerStorageService } from '@nestjs/throttler';
 
-import { applyMigrations, createPrismaClient } from '#libs/db';
-import { freePort, startEmbeddedPostgres } from '#libs/embedded';
+import { createPrismaClient } from '#libs/db';
 
 import { PostgresThrottlerStorage } from '../apps/api/src/rate-limit/postgres-throttler.storage';
+import { startBenchServices } from './services';
 
 type Increment = (key: string) => Promise<unknown>;
 
@@ -44,15 +40,9 @@ async function measure(increment: Increment) {
 }
 
 async function main() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-'));
-  chmodSync(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({
-    dataDir: path.join(dir, 'pg'),
-    port: await freePort(),
-  });
-  const prisma = createPrismaClient({ databaseUrl: postgres.databaseUrl });
+  const services = await startBenchServices({ s3: false });
+  const prisma = createPrismaClient({ databaseUrl: services.databaseUrl });
   try {
-    await applyMigrations(postgres.databaseUrl);
     const memory = new ThrottlerStorageService();
     const database = new PostgresThrottlerStorage(prisma);
     const runs = {
@@ -80,8 +70,7 @@ async function main() {
     );
   } finally {
     await prisma.$disconnect();
-    await postgres.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await services.stop();
   }
 }
 
