@@ -52,11 +52,12 @@ describe('rate limit', () => {
 
     const result = await gql(project.key, `{ ${fields.join(' ')} }`, {}, base);
 
-    // The 101st alias is the first over the budget; `me` is non-null, so
-    // its error ends the whole operation.
+    // The alias counted 101st is over the budget; `me` is non-null, so its
+    // error ends the whole operation. Root fields run concurrently, so
+    // their counts land in any order: which alias that is varies.
     expect(result.status).toBe(429);
     expect(codeOf(result)).toBe('RATE_LIMITED');
-    expect(result.errors?.[0].path).toEqual([`a${LIMIT}`]);
+    expect(result.errors?.[0].path).toEqual([expect.stringMatching(/^a\d+$/)]);
     expect(result.errors?.[0].message).toMatch(/more than 100 requests/);
   });
 
