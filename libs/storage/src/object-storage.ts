@@ -32,6 +32,9 @@ export interface PartEtag {
   etag: string;
 }
 
+/** The minio client's default part size: its largest single signed PUT. */
+const SIGNED_PUT_MAX_BYTES = 64 * 1024 * 1024;
+
 /**
  * The one adapter over object storage. Keys are relative to the Chorus
  * bucket; nothing else in Chorus talks to the minio client.
@@ -68,13 +71,22 @@ export class ObjectStorage {
     await this.client.bucketExists(this.bucket);
   }
 
-  /** Stores an object of known size in one request. */
+  /**
+   * Stores bytes held in memory in one request. Up to the minio client's
+   * part size its signed PUT (with the body's hashes); past it the client
+   * would start a multipart upload by listing the bucket's unfinished ones,
+   * which not every S3 server implements (the embedded one answers 501), so
+   * larger bodies go as one presigned PUT ({@link putStream}).
+   */
   async put(
     key: string,
-    body: Readable | Buffer,
+    body: Buffer,
     size: number,
     contentType = 'application/octet-stream',
   ): Promise<void> {
+    if (size > SIGNED_PUT_MAX_BYTES) {
+      return this.putStream(key, Readable.from([body]), size, contentType);
+    }
     await this.client.putObject(this.bucket, key, body, size, {
       'Content-Type': contentType,
     });
