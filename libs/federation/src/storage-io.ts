@@ -109,7 +109,10 @@ export function storeWeights(
 /** Options for {@link writeArtifact}. */
 export interface WriteArtifactOptions {
   key: string;
-  modelJson: ModelJson;
+  /** model.json; its weights manifest is replaced by one following `specs`. */
+  modelJson: Omit<ModelJson, 'modelTopology' | 'weightsManifest'> & {
+    modelTopology: object;
+  };
   manifest: ArtifactManifest;
   /** The weights.bin order; `values` must follow it. */
   specs: WeightSpec[];
@@ -132,7 +135,7 @@ export async function writeArtifact(
   options: WriteArtifactOptions,
 ): Promise<StoredObject> {
   const { specs } = options;
-  const modelJson: ModelJson = {
+  const modelJson = {
     ...options.modelJson,
     weightsManifest: [
       {

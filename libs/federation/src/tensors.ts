@@ -35,10 +35,7 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((n, d) => n * d, 1);
 }
 
-/** Bytes of float32 values that weights of these specs take. */
-export function bytesOfSpecs(specs: readonly WeightSpec[]): number {
-  return specs.reduce((n, s) => n + sizeOf(s.shape) * 4, 0);
-}
+export { bytesOfSpecs } from '#libs/training';
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);

@@ -1,6 +1,7 @@
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { exportArtifact } from './artifact';
+import { artifactLayout, exportArtifact } from './artifact';
 import { selectBackend } from './backend';
 import { Predictor } from './predictor';
 import { datasetFrom, tabularDataset } from './testing/synthetic';
@@ -114,6 +115,41 @@ describe('artifact', () => {
     expect(layers.some((n: string) => n.startsWith('head/price'))).toBe(false);
     expect(layers).toContain('backbone/dense_0');
     loaded.dispose();
+  });
+
+  it('lays out the weights as model.save writes them, a tensor at a time', async () => {
+    let saved: tf.io.ModelArtifacts | undefined;
+    await trained.inference.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+
+        return {
+          modelArtifactsInfo: {
+            dateSaved: new Date(),
+            modelTopologyType: 'JSON',
+          },
+        };
+      }),
+    );
+    const layout = artifactLayout(trained);
+    const pieces: Float32Array[] = [];
+    for await (const values of layout.values()) {
+      pieces.push(values);
+    }
+    const streamed = Buffer.concat(
+      pieces.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)),
+    );
+
+    expect(layout.specs).toEqual(saved!.weightSpecs);
+    expect(layout.modelJson.modelTopology).toEqual(saved!.modelTopology);
+    expect(pieces).toHaveLength(layout.specs.length);
+    expect(streamed.equals(Buffer.from(saved!.weightData as ArrayBuffer))).toBe(
+      true,
+    );
+    // Reading the values leaves the model's variables alive.
+    expect(
+      Predictor.fromTrained(trained).predict(rows).predictions,
+    ).toHaveLength(3);
   });
 
   it('records preprocessing a client can reproduce', async () => {

@@ -7,6 +7,7 @@ import type { FeaturePlan, InputLayout } from './preprocessing';
 import type { BackboneOptions } from './spec';
 import type { TaskPlan } from './tasks';
 import type { TrainedModel } from './train';
+import { bytesOfSpecs, type WeightSpec } from './named-weights';
 
 /** What a task's head outputs and how to read it; stored in the manifest. */
 export interface ArtifactTask {
@@ -86,11 +87,37 @@ export function manifestFor(
   };
 }
 
-/** Saves a trained model (or one task of it) as an artifact in memory. */
-export async function exportArtifact(
+/**
+ * An artifact to be written a weight at a time: model.json's fields but its
+ * weights manifest, the manifest, the weights.bin layout, and the weights'
+ * values read from the model one tensor at a time (so a writer that streams
+ * them holds one layer, not the model, beside the backend's copy).
+ */
+export interface ArtifactLayout {
+  manifest: ArtifactManifest;
+  /** model.json without `weightsManifest`, which follows `specs`. */
+  modelJson: {
+    format: 'layers-model';
+    generatedBy: string;
+    convertedBy: null;
+    modelTopology: object;
+  };
+  /** weights.bin's order: names (originalName), shapes, all float32. */
+  specs: WeightSpec[];
+  /** Each weight's values, in `specs` order, copied when asked for. */
+  values(): AsyncIterable<Float32Array>;
+}
+
+/**
+ * A trained model (or one task of it) laid out as an artifact, as
+ * `model.save` would write it (topology from `toJSON`, weights in
+ * `model.weights` order under their original names) but without gathering
+ * the weights into one buffer.
+ */
+export function artifactLayout(
   trained: TrainedModel,
   options: ExportOptions = {},
-): Promise<Artifact> {
+): ArtifactLayout {
   const { plan, inference } = trained;
   let model = inference;
   let tasks = plan.tasks;
@@ -110,42 +137,59 @@ export async function exportArtifact(
       name: `chorus_${options.task.replace(/[^A-Za-z0-9_]/g, '_')}`,
     });
   }
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-
-      return {
-        modelArtifactsInfo: {
-          dateSaved: new Date(),
-          modelTopologyType: 'JSON',
-        },
-      };
-    }),
-  );
-  const weightData = saved?.weightData;
-  const buffers = Array.isArray(weightData)
-    ? weightData
-    : weightData
-      ? [weightData]
-      : [];
-  const weights = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
-  let offset = 0;
-  for (const buffer of buffers) {
-    weights.set(new Uint8Array(buffer), offset);
-    offset += buffer.byteLength;
+  const weights = model.weights;
+  for (const weight of weights) {
+    if (weight.dtype !== 'float32') {
+      throw new Error(
+        `weight ${weight.originalName} is ${weight.dtype}; artifacts hold float32 weights only.`,
+      );
+    }
   }
-  const modelJson = JSON.stringify({
-    format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-    convertedBy: null,
-    modelTopology: saved?.modelTopology,
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: saved?.weightSpecs }],
-  });
 
   return {
     manifest: manifestFor(plan, model, tasks, options.metrics),
-    modelJson,
+    modelJson: {
+      format: 'layers-model',
+      generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+      convertedBy: null,
+      modelTopology: model.toJSON(null, false) as object,
+    },
+    specs: weights.map((w) => ({
+      name: w.originalName,
+      shape: [...w.shape] as number[],
+      dtype: 'float32',
+    })),
+    async *values() {
+      for (const weight of weights) {
+        // read() is the variable itself: its data is copied, never disposed.
+        yield (await weight.read().data()) as Float32Array;
+      }
+    },
+  };
+}
+
+/** Saves a trained model (or one task of it) as an artifact in memory. */
+export async function exportArtifact(
+  trained: TrainedModel,
+  options: ExportOptions = {},
+): Promise<Artifact> {
+  const layout = artifactLayout(trained, options);
+  const weights = new Uint8Array(bytesOfSpecs(layout.specs));
+  let offset = 0;
+  for await (const values of layout.values()) {
+    weights.set(
+      new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      offset,
+    );
+    offset += values.byteLength;
+  }
+
+  return {
+    manifest: layout.manifest,
+    modelJson: JSON.stringify({
+      ...layout.modelJson,
+      weightsManifest: [{ paths: [WEIGHTS_FILE], weights: layout.specs }],
+    }),
     weights,
   };
 }

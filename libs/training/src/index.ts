@@ -27,9 +27,10 @@ export type {
   GroupLearningRates,
 } from './finetune';
 export {
-  declaredBytes,
+  bytesOfSpecs,
   namedWeightsOf,
   weightsFromArtifact,
+  weightStreamOf,
   type NamedWeights,
 } from './named-weights';
 export * from './import-backbone';

@@ -62,7 +62,7 @@ export function checkWeightSpecs(specs: WeightSpec[], field: string): void {
 }
 
 /** The bytes that float32 weights of these specs take back to back. */
-export const declaredBytes = (specs: WeightSpec[]): number =>
+export const bytesOfSpecs = (specs: readonly WeightSpec[]): number =>
   4 * specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
 
 /**
@@ -77,7 +77,7 @@ export function decodeWeights(
 ): NamedWeights {
   checkWeightSpecs(specs, fields.modelJson);
   const sizes = specs.map((spec) => spec.shape.reduce((a, b) => a * b, 1));
-  const declared = declaredBytes(specs);
+  const declared = bytesOfSpecs(specs);
   if (bytes.byteLength !== declared) {
     throw new TrainingConfigError(
       fields.weights,
@@ -121,6 +121,36 @@ export function weightsFromArtifact(artifact: Artifact): NamedWeights {
     artifact.weights,
     { modelJson: 'artifact.modelJson', weights: 'artifact.weights' },
   );
+}
+
+/**
+ * The weights namedWeightsOf gives, to be written one at a time: their
+ * specs, and each one's values copied only when the writer asks for it.
+ */
+export function weightStreamOf(model: TrainedModel): {
+  specs: WeightSpec[];
+  tensors(): AsyncIterable<{
+    name: string;
+    shape: number[];
+    values: Float32Array;
+  }>;
+} {
+  const weights = model.training.weights;
+  const specs = weights.map((w) => ({
+    name: w.originalName,
+    shape: [...w.shape] as number[],
+  }));
+
+  return {
+    specs,
+    async *tensors() {
+      for (const [i, weight] of weights.entries()) {
+        // read() is the variable itself: copied, never disposed.
+        const values = (await weight.read().data()) as Float32Array;
+        yield { ...specs[i], values };
+      }
+    },
+  };
 }
 
 /** Current weights of a trained model (training view), by originalName. */

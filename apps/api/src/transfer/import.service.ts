@@ -14,7 +14,7 @@ import {
 import { ObjectStorage, streamUpload } from '#libs/storage';
 import {
   artifactBackbone,
-  declaredBytes,
+  bytesOfSpecs,
   importWeights,
   planBackboneImport,
   TrainingConfigError,
@@ -242,7 +242,7 @@ export class ImportService {
       );
     }
     const plan = planBackboneImport(modelJson.toString('utf8'));
-    const declared = declaredBytes(plan.specs);
+    const declared = bytesOfSpecs(plan.specs);
     if (weights.bytes !== declared) {
       throw new TrainingConfigError(
         'weights',

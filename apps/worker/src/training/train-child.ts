@@ -1,22 +1,21 @@
-import { createHash } from 'node:crypto';
-
 import type { ShardManifest } from '#libs/datasets';
 import {
-  encodeWeights,
   openArtifactWeights,
   readWeightsStream,
+  storeWeights,
+  writeArtifact,
 } from '#libs/federation';
 import { ObjectStorage } from '#libs/storage';
 import {
+  artifactLayout,
   evaluateWeights,
-  exportArtifact,
-  namedWeightsOf,
   selectBackend,
   train,
   TrainingConfigError,
   TrainingDivergedError,
-  zipArtifact,
+  weightStreamOf,
   type BaseStatistics,
+  type ExportOptions,
   type NamedWeights,
   type TrainOptions,
 } from '#libs/training';
@@ -208,14 +207,20 @@ async function run(input: TrainChildInput) {
     return;
   }
   if (input.updateKey) {
-    const bytes = encodeWeights(namedWeightsOf(result.model));
+    // A weight at a time into the weights file: the model's values are
+    // never gathered beside the backend's copy.
+    const weights = weightStreamOf(result.model);
+    const stored = await storeWeights(
+      storage,
+      input.updateKey,
+      weights.specs,
+      weights.tensors(),
+    );
     result.model.dispose();
-    await storage.put(input.updateKey, bytes, bytes.length);
     await send({
       type: 'done',
       status: result.status,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      sizeBytes: bytes.length,
+      ...stored,
       trainRows,
     });
 
@@ -228,36 +233,38 @@ async function run(input: TrainChildInput) {
     string,
     Record<string, number>
   >;
-  const artifact = await exportArtifact(result.model, { metrics });
-  const zip = await zipArtifact(artifact);
-  await storage.put(input.artifactKey, zip, zip.length, 'application/zip');
+  // Each artifact streams into storage a weight at a time.
+  const store = (key: string, options: ExportOptions) => {
+    const layout = artifactLayout(result.model, options);
+
+    return writeArtifact(storage, {
+      key,
+      modelJson: layout.modelJson,
+      manifest: layout.manifest,
+      specs: layout.specs,
+      values: layout.values(),
+    });
+  };
+  const artifact = await store(input.artifactKey, { metrics });
   const taskArtifacts: Record<
     string,
     { key: string; sha256: string; sizeBytes: number }
   > = {};
   for (const task of input.spec.tasks) {
-    const single = await zipArtifact(
-      await exportArtifact(result.model, {
-        task: task.name,
-        metrics: metrics[task.name] ? { [task.name]: metrics[task.name] } : {},
-      }),
-    );
     const key =
       taskArtifactsOf(input.artifactKey) +
       `${encodeURIComponent(task.name)}.zip`;
-    await storage.put(key, single, single.length, 'application/zip');
-    taskArtifacts[task.name] = {
-      key,
-      sha256: createHash('sha256').update(single).digest('hex'),
-      sizeBytes: single.length,
-    };
+    const stored = await store(key, {
+      task: task.name,
+      metrics: metrics[task.name] ? { [task.name]: metrics[task.name] } : {},
+    });
+    taskArtifacts[task.name] = { key, ...stored };
   }
   result.model.dispose();
   await send({
     type: 'done',
     status: input.mode === 'init' ? 'completed' : result.status,
-    sha256: createHash('sha256').update(zip).digest('hex'),
-    sizeBytes: zip.length,
+    ...artifact,
     metrics,
     taskArtifacts,
     trainRows,
