@@ -167,7 +167,7 @@ describe('object storage unavailable while the artifact is written', () => {
     );
     // The first attempt failed on the refused artifact upload.
     expect(retrying?.error?.message).toMatch(/Training failed/);
-    expect(retrying?.error?.message).toMatch(/HTTP status: 503/);
+    expect(retrying?.error?.message).toMatch(/HTTP 503/);
     expect(job.status).toBe('SUCCEEDED');
     expect(job.attempts).toBe(2);
     expect(rows).toEqual([
@@ -223,7 +223,7 @@ describe('object storage unavailable while the artifact is written', () => {
     );
 
     expect(job.status).toBe('FAILED');
-    expect(job.error?.message).toMatch(/HTTP status: 503/);
+    expect(job.error?.message).toMatch(/HTTP 503/);
     expect(job.attempts).toBeGreaterThan(1);
     // Every attempt got as far as its per-task artifacts.
     expect([...attempts].sort()).toEqual(
@@ -259,7 +259,10 @@ describe('a training longer than one segment', () => {
         complete: () => undefined,
       },
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The subscription's first event is the job's state: it is live.
+    while (events.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     // Segments of one second: every epoch or two ends one.
     await startGpuWorker({ TRAIN_SEGMENT_SECONDS: '1' });
 

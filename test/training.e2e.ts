@@ -11,8 +11,15 @@ import WebSocket from 'ws';
 
 import { Predictor, selectBackend, unzipArtifact } from '#libs/training';
 
-import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
+  apiUrl,
+  codeOf,
+  gql,
+  jobEventsLive,
+  newProject,
+} from './support/client';
+import {
+  createModel,
   createTasks,
   modelOnThreeTargets,
   readyDataset,
@@ -67,15 +74,17 @@ const trainingChildren = () => {
 describe('training service', () => {
   it('trains three heads, streams metrics, stores a verifiable artifact and predicts', async () => {
     const { project, model } = await modelOnThreeTargets(600);
-    const events: { status: string; metrics?: Record<string, number> }[] = [];
+    const events: {
+      jobId: string;
+      status: string;
+      metrics?: Record<string, number>;
+    }[] = [];
     const client = createClient({
       url: `${apiUrl().replace('http', 'ws')}/graphql`,
       webSocketImpl: WebSocket,
       connectionParams: { authorization: `Bearer ${project.key}` },
     });
-    client.subscribe<{
-      jobEvents: { status: string; metrics?: Record<string, number> };
-    }>(
+    client.subscribe<{ jobEvents: (typeof events)[number] }>(
       { query: 'subscription { jobEvents { jobId status progress metrics } }' },
       {
         next: ({ data }) => data && events.push(data.jobEvents),
@@ -83,7 +92,7 @@ describe('training service', () => {
         complete: () => undefined,
       },
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const probe = await jobEventsLive(project.key, events);
 
     const jobId = await startTraining(project.key, model.id, {
       epochs: 4,
@@ -111,11 +120,13 @@ describe('training service', () => {
     expect(names).toContain('price.rmse');
     expect(names).toContain('premium.accuracy');
     expect(names).toContain('tier.accuracy');
-    const epochEvents = events.filter(
+    const jobEvents = events.filter((e) => e.jobId !== probe);
+    expect(new Set(jobEvents.map((e) => e.jobId))).toEqual(new Set([jobId]));
+    const epochEvents = jobEvents.filter(
       (e) => e.metrics && Object.keys(e.metrics).length > 0,
     );
     expect(epochEvents.length).toBe(4);
-    expect(events.at(-1)?.status).toBe('SUCCEEDED');
+    expect(jobEvents.at(-1)?.status).toBe('SUCCEEDED');
 
     const versionId = job.result!.versionId!;
     const version = await gql<{
@@ -264,6 +275,77 @@ describe('training service', () => {
     expect(await unknownTask.json()).toMatchObject({
       error: { field: 'task', message: expect.stringContaining('price') },
     });
+  });
+
+  it('trains a model of 5.8M parameters, whose checkpoint is over 64 MiB, and serves its streamed artifacts', async () => {
+    const project = await newProject();
+    const dataset = await readyDataset(
+      project.key,
+      'wide.csv',
+      threeTargetCsv(256),
+    );
+    const taskIds = await createTasks(project.key, dataset.id, [
+      ['price', 'REGRESSION', 'price'],
+      ['premium', 'BINARY', 'premium'],
+    ]);
+    // 2400 x 2400 weights: 23 MiB of floats, the checkpoint with Adam's two
+    // slots over 64 MiB, past where a buffered PUT to the embedded S3 failed.
+    const modelId = await createModel(project.key, {
+      name: 'wide',
+      taskIds,
+      backbone: { kind: 'mlp', widths: [2400, 2400] },
+    });
+
+    const versionId = await trainVersion(project.key, modelId, {
+      epochs: 1,
+      batchSize: 64,
+    });
+    const version = await gql<{
+      modelVersion: { sha256: string; sizeBytes: string };
+    }>(
+      project.key,
+      'query($id: ID!) { modelVersion(id: $id) { sha256 sizeBytes } }',
+      { id: versionId },
+    );
+    const download = async (query = '') => {
+      const response = await fetch(
+        `${apiUrl()}/v1/model-versions/${versionId}/artifact${query}`,
+        { headers: { Authorization: `Bearer ${project.key}` } },
+      );
+      const zip = Buffer.from(await response.arrayBuffer());
+
+      return { response, zip, artifact: await unzipArtifact(zip) };
+    };
+    const whole = await download();
+    const single = await download('?task=premium');
+    const rows = [
+      { x1: 0.5, x2: -0.2, colour: 'red' },
+      { x1: -0.8, x2: 0.1, colour: 'blue' },
+    ];
+    const predicted = await gql<{ predict: { predictions: unknown[] } }>(
+      project.key,
+      'query($id: ID!, $rows: JSON!) { predict(versionId: $id, rows: $rows) }',
+      { id: versionId, rows },
+    );
+    await selectBackend();
+    const local = await Predictor.fromArtifact(whole.artifact);
+    const expected = local.predict(rows);
+    local.dispose();
+
+    expect(Number(version.data!.modelVersion.sizeBytes)).toBe(whole.zip.length);
+    expect(whole.zip.length).toBeGreaterThan(2400 * 2400 * 4);
+    expect(version.data!.modelVersion.sha256).toBe(
+      createHash('sha256').update(whole.zip).digest('hex'),
+    );
+    expect(single.response.headers.get('x-content-sha256')).toBe(
+      createHash('sha256').update(single.zip).digest('hex'),
+    );
+    expect(single.artifact.manifest.tasks.map((t) => t.name)).toEqual([
+      'premium',
+    ]);
+    expect(predicted.data!.predict.predictions).toEqual(
+      JSON.parse(JSON.stringify(expected.predictions)),
+    );
   });
 
   it('runs each of 30 concurrently started trainings exactly once', async () => {

@@ -37,6 +37,33 @@ export async function gql<T = Record<string, unknown>>(
 export const codeOf = (result: GraphqlResult) =>
   result.errors?.[0]?.extensions?.code;
 
+/**
+ * Resolves once a jobEvents subscription that collects into `events` is
+ * live (graphql-ws does not acknowledge a subscribe): queues a cheap job in
+ * the key's project and waits for any event of it. Returns that job's id,
+ * whose events the caller leaves out of what it checks.
+ */
+export async function jobEventsLive(
+  key: string,
+  events: readonly { jobId: string }[],
+  timeoutMs = 20_000,
+): Promise<string> {
+  const probe = await gql<{ sweepUploads: { id: string } }>(
+    key,
+    'mutation { sweepUploads { id } }',
+  );
+  const jobId = probe.data!.sweepUploads.id;
+  const deadline = Date.now() + timeoutMs;
+  while (!events.some((event) => event.jobId === jobId)) {
+    if (Date.now() > deadline) {
+      throw new Error(`No event of job ${jobId} in ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  return jobId;
+}
+
 let counter = 0;
 
 /** A new project with its ADMIN key, made by the platform admin. */

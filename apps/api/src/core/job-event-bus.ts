@@ -40,22 +40,49 @@ export class JobEventBus implements OnModuleInit, OnApplicationShutdown {
     await this.stopListening?.();
   }
 
-  /** Events of one project, ended when the subscriber goes away. */
-  async *events(
+  /**
+   * Events of one project, ended when the subscriber goes away. The
+   * listener is in place when this returns, so an event published after
+   * the call is delivered even if nothing has asked for one yet; `first`,
+   * when given, is delivered before them (a snapshot read after the call,
+   * which so misses nothing between the two).
+   */
+  events(
     projectId: string,
     filter: (event: JobEvent) => boolean = () => true,
+    first?: () => Promise<JobEvent>,
   ): AsyncGenerator<JobEvent> {
     const controller = new AbortController();
-    try {
-      for await (const [event] of on(this.emitter, projectId, {
-        signal: controller.signal,
-      })) {
-        if (filter(event as JobEvent)) {
-          yield event as JobEvent;
+    const live = on(this.emitter, projectId, { signal: controller.signal });
+
+    const generator = (async function* () {
+      try {
+        if (first) {
+          yield await first();
         }
+        for await (const [event] of live) {
+          if (filter(event as JobEvent)) {
+            yield event as JobEvent;
+          }
+        }
+      } catch (error) {
+        // Ended by return() while waiting: the wait ends, quietly.
+        if (!controller.signal.aborted) {
+          throw error;
+        }
+      } finally {
+        controller.abort();
       }
-    } finally {
+    })();
+    // Ended before its first next(), a generator skips its finally: the
+    // listener must go all the same.
+    const end = generator.return.bind(generator);
+    generator.return = (value) => {
       controller.abort();
-    }
+
+      return end(value);
+    };
+
+    return generator;
   }
 }

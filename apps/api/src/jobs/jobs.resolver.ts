@@ -86,7 +86,10 @@ export class JobsResolver {
   }
 
   @Subscription(() => JobEvent, {
-    description: 'State changes and progress of one job.',
+    description:
+      'State changes and progress of one job. The first event is the ' +
+      'job\'s state when the subscription starts (message "current state"), ' +
+      'so a client that subscribes after queueing the job misses nothing.',
     resolve: toJobEvent,
   })
   async jobProgress(
@@ -98,6 +101,20 @@ export class JobsResolver {
     return this.events.events(
       principal.projectId,
       (event) => event.jobId === jobId,
+      async () => {
+        // Read once the listener is in place: later changes follow it.
+        const job = await this.service.find(principal, jobId);
+
+        return {
+          projectId: job.projectId,
+          jobId: job.id,
+          kind: job.kind,
+          status: job.status,
+          progress: job.progress,
+          message: 'current state',
+          at: new Date().toISOString(),
+        };
+      },
     );
   }
 }
