@@ -47,18 +47,34 @@ export type CheckpointState = Omit<
   'format' | 'version' | 'tensors'
 >;
 
+/**
+ * Gathers a training state into one buffer. A tensor's `values` may be a
+ * function, called when its turn comes, so that only one tensor's copy is
+ * held beside the buffer (a variable's `dataSync` copies it).
+ */
 export function writeCheckpoint(
   state: CheckpointState,
-  tensors: { name: string; values: Float32Array; shape: number[] }[],
+  tensors: {
+    name: string;
+    values: Float32Array | (() => Float32Array);
+    shape: number[];
+  }[],
 ): Checkpoint {
-  const total = tensors.reduce((sum, t) => sum + t.values.length, 0);
-  const floats = new Float32Array(total);
+  const sizes = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1));
+  const floats = new Float32Array(sizes.reduce((a, b) => a + b, 0));
   const entries: CheckpointTensor[] = [];
   let offset = 0;
-  for (const tensor of tensors) {
-    floats.set(tensor.values, offset);
+  for (const [i, tensor] of tensors.entries()) {
+    const values =
+      typeof tensor.values === 'function' ? tensor.values() : tensor.values;
+    if (values.length !== sizes[i]) {
+      throw new Error(
+        `checkpoint tensor ${tensor.name} has ${values.length} values; its shape [${tensor.shape.join(',')}] holds ${sizes[i]}.`,
+      );
+    }
+    floats.set(values, offset);
     entries.push({ name: tensor.name, shape: tensor.shape, offset });
-    offset += tensor.values.length;
+    offset += sizes[i];
   }
 
   return {

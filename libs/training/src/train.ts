@@ -359,7 +359,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             ({ name, variable }) => ({
               name,
               shape: variable.shape,
-              values: variable.dataSync() as Float32Array,
+              values: () => variable.dataSync() as Float32Array,
             }),
           ),
           ...(bestWeights ?? []).map((values, i) => ({

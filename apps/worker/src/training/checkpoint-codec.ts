@@ -2,14 +2,24 @@ import type { Checkpoint } from '#libs/training';
 
 /**
  * A checkpoint as one object, so it is written atomically: the manifest's
- * JSON length (u32 LE), the JSON, then the tensor bytes.
+ * JSON length (u32 LE), the JSON, then the tensor bytes. Given as pieces
+ * with their total size, to be streamed without copying the tensor bytes.
  */
-export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
+export function checkpointParts(checkpoint: Checkpoint): {
+  parts: Buffer[];
+  size: number;
+} {
   const json = Buffer.from(JSON.stringify(checkpoint.manifest));
   const head = Buffer.alloc(4);
   head.writeUInt32LE(json.length, 0);
+  const { data } = checkpoint;
+  const parts = [
+    head,
+    json,
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ];
 
-  return Buffer.concat([head, json, checkpoint.data]);
+  return { parts, size: head.length + json.length + data.byteLength };
 }
 
 export function decodeCheckpoint(bytes: Buffer): Checkpoint {

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+
 import type { ShardManifest } from '#libs/datasets';
 import {
   openArtifactWeights,
@@ -21,7 +23,7 @@ import {
 } from '#libs/training';
 
 import { taskArtifactsOf } from '../handlers/attempt-keys';
-import { decodeCheckpoint, encodeCheckpoint } from './checkpoint-codec';
+import { checkpointParts, decodeCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
 import { readJson, remapCategories, shardBatches } from './shard-source';
 import { keepsStep, type StepWeights } from './step-weights';
@@ -178,8 +180,8 @@ async function run(input: TrainChildInput) {
       let key: string | undefined;
       if (due) {
         key = `${cadence.prefix}epoch-${done}.ckpt`;
-        const bytes = encodeCheckpoint(checkpoint);
-        await storage.put(key, bytes, bytes.length);
+        const { parts, size } = checkpointParts(checkpoint);
+        await storage.putStream(key, Readable.from(parts), size);
         lastCheckpoint = Date.now();
       }
       await send({

@@ -1,18 +1,23 @@
 /**
- * What writing a trained model's artifacts costs the training child in
- * memory: the whole artifact and one per task, as the worker stores them,
- * built in memory (exportArtifact + zipArtifact + put, as the child did) or
- * streamed a weight at a time (artifactLayout + writeArtifact, as it does
- * now). Each way runs in a process of its own that trains the same 4-task
- * model (an MLP of WIDTH x 3 hidden layers, default 2048: 8.5M parameters)
- * for one epoch on the wasm backend, then writes into an embedded S3.
- * Prints each process's peak RSS growth while writing (VmHWM after the write
- * over VmHWM after training), the seconds taken, and the ratios.
- * Usage: npm run build && node dist/bench/artifact-write.js
- * (WIDTH, ROUNDS; MODES=stream or MODES=memory for one way only).
+ * What the training child's writes cost it in memory, each way in a process
+ * of its own that trains the same 4-task model (an MLP of WIDTH x 3 hidden
+ * layers, default 2048: 8.4M parameters) on the wasm backend and writes
+ * into an embedded S3:
+ * - artifacts (the whole one and one per task): `memory` built whole
+ *   (exportArtifact + zipArtifact + put, as the child did) against `stream`
+ *   (artifactLayout + writeArtifact, a weight at a time, as it does now);
+ *   growth is VmHWM after the writes over VmHWM after one epoch;
+ * - checkpoints (weights, Adam's slots, best weights), stored every epoch of
+ *   2: `concat` (one buffer of header, JSON and data, put, as the child did)
+ *   against `parts` (the pieces streamed in one PUT, as it does now); growth
+ *   is VmHWM after training over VmHWM before it, checkpoints included.
+ * Prints each run's growth and seconds, and the ratios of each pair.
+ * Usage: npm run build && node dist/bench/train-writes.js
+ * (WIDTH, ROUNDS; MODES to pick some of memory,stream,concat,parts).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -25,6 +30,7 @@ import {
   selectBackend,
   train,
   zipArtifact,
+  type Checkpoint,
   type ExportOptions,
   type TaskOptions,
   type TrainedModel,
@@ -34,7 +40,11 @@ import { CUSTOMER_FEATURES, customerTable } from './training-data';
 
 const WIDTH = Number(process.env.WIDTH ?? 2048);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
-const MODES = (process.env.MODES ?? 'memory,stream').split(',');
+const MODES = (process.env.MODES ?? 'memory,stream,concat,parts').split(',');
+const PAIRS = [
+  ['memory', 'stream'],
+  ['concat', 'parts'],
+] as const;
 const MiB = 1024 * 1024;
 const TASKS: TaskOptions[] = [
   { name: 'value', kind: 'regression', target: 'value' },
@@ -100,9 +110,40 @@ async function writeAll(
   return bytes;
 }
 
+/** A checkpoint stored as the child did (`concat`) or does (`parts`). */
+async function storeCheckpoint(
+  mode: string,
+  storage: ObjectStorage,
+  key: string,
+  checkpoint: Checkpoint,
+): Promise<number> {
+  const json = Buffer.from(JSON.stringify(checkpoint.manifest));
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(json.length, 0);
+  const data = Buffer.from(
+    checkpoint.data.buffer,
+    checkpoint.data.byteOffset,
+    checkpoint.data.byteLength,
+  );
+  const size = head.length + json.length + data.length;
+  if (mode === 'concat') {
+    const bytes = Buffer.concat([head, json, data]);
+    await storage.put(key, bytes, bytes.length);
+  } else {
+    await storage.putStream(key, Readable.from([head, json, data]), size);
+  }
+
+  return size;
+}
+
 async function child(mode: string, config: string): Promise<void> {
   await selectBackend({ prefer: ['wasm'] });
+  const storage = storageFor(config);
   const data = customerTable(512, 1);
+  const checkpoints = mode === 'concat' || mode === 'parts';
+  let bytes = 0;
+  let writing = 0n;
+  const startPeak = peakMiB();
   const result = await train({
     spec: {
       features: CUSTOMER_FEATURES,
@@ -110,19 +151,32 @@ async function child(mode: string, config: string): Promise<void> {
       tasks: TASKS,
     },
     data: { schema: data.schema, train: data.batches },
-    epochs: 1,
+    epochs: checkpoints ? 2 : 1,
     batchSize: 256,
     recordSteps: false,
+    onEpoch: async ({ epoch, checkpoint }) => {
+      if (checkpoints) {
+        const started = process.hrtime.bigint();
+        bytes += await storeCheckpoint(
+          mode,
+          storage,
+          `${mode}/epoch-${epoch}.ckpt`,
+          checkpoint,
+        );
+        writing += process.hrtime.bigint() - started;
+      }
+    },
   });
-  const storage = storageFor(config);
-  const before = peakMiB();
+  const before = checkpoints ? startPeak : peakMiB();
   const started = process.hrtime.bigint();
-  const bytes = await writeAll(mode, storage, result.model);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (!checkpoints) {
+    bytes = await writeAll(mode, storage, result.model);
+    writing = process.hrtime.bigint() - started;
+  }
   const out: ChildResult = {
     parameters: result.model.training.countParams(),
     growthMiB: peakMiB() - before,
-    seconds,
+    seconds: Number(writing) / 1e9,
     bytes,
   };
   result.model.dispose();
@@ -146,7 +200,7 @@ async function main() {
   if (flag === '--child') {
     return child(mode, config);
   }
-  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-artifact-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-writes-'));
   const s3 = await startEmbeddedS3({ directory: dir, port: 0 });
   try {
     const storageConfig = JSON.stringify({
@@ -165,32 +219,28 @@ async function main() {
     }
     const first = results[MODES[0]][0];
     console.log(
-      `${(first.parameters / 1e6).toFixed(2)}M parameters; 5 artifacts, ` +
-        `${(first.bytes / MiB).toFixed(0)} MiB in all; ${ROUNDS} rounds`,
+      `${(first.parameters / 1e6).toFixed(2)}M parameters; ${ROUNDS} rounds`,
     );
     for (const [mode, runs] of Object.entries(results)) {
       console.log(
-        `${mode.padEnd(7)} peak RSS growth ${runs.map((r) => r.growthMiB.toFixed(0)).join(', ')} MiB;` +
-          ` ${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s`,
+        `${mode.padEnd(7)} ${(runs[0].bytes / MiB).toFixed(0)} MiB written; ` +
+          `peak RSS growth ${runs.map((r) => r.growthMiB.toFixed(0)).join(', ')} MiB; ` +
+          `${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s writing`,
       );
-    }
-    if (!results.memory || !results.stream) {
-      return;
     }
     const mean = (runs: ChildResult[], f: (r: ChildResult) => number) =>
       runs.reduce((n, r) => n + f(r), 0) / runs.length;
-    console.log(
-      `stream / memory: peak RSS growth ${(
-        mean(results.stream, (r) => r.growthMiB) /
-        Math.max(
-          1,
-          mean(results.memory, (r) => r.growthMiB),
-        )
-      ).toFixed(2)}, seconds ${(
-        mean(results.stream, (r) => r.seconds) /
-        mean(results.memory, (r) => r.seconds)
-      ).toFixed(2)}`,
-    );
+    for (const [old, now] of PAIRS) {
+      if (results[old] && results[now]) {
+        const growth = (m: string) => mean(results[m], (r) => r.growthMiB);
+        const seconds = (m: string) => mean(results[m], (r) => r.seconds);
+        console.log(
+          `${now} / ${old}: peak RSS growth ` +
+            `${(growth(now) / Math.max(1, growth(old))).toFixed(2)}, ` +
+            `seconds ${(seconds(now) / seconds(old)).toFixed(2)}`,
+        );
+      }
+    }
   } finally {
     await s3.stop();
     rmSync(dir, { recursive: true, force: true });
