@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 import { adminKey, apiUrl } from './support/client';
 
@@ -14,10 +14,34 @@ describe('HTTP surface', () => {
     });
   });
 
-  it('serves Prometheus metrics that count requests', async () => {
+  it('serves Prometheus metrics that count requests, to the metrics token only', async () => {
     await fetch(`${apiUrl()}/health`);
+    const { METRICS_TOKEN } = JSON.parse(inject('platformEnv')) as {
+      METRICS_TOKEN: string;
+    };
+    const scrape = (authorization?: string) =>
+      fetch(`${apiUrl()}/metrics`, {
+        headers: authorization ? { authorization } : {},
+      });
 
-    const text = await (await fetch(`${apiUrl()}/metrics`)).text();
+    const response = await scrape(`Bearer ${METRICS_TOKEN}`);
+    const text = await response.text();
+    const refused = [
+      await scrape(),
+      await scrape(`Bearer ${METRICS_TOKEN}x`),
+      await scrape(`Bearer ${adminKey()}`),
+    ];
+
+    expect(response.status).toBe(200);
+    for (const other of refused) {
+      expect(other.status).toBe(401);
+      expect(await other.json()).toMatchObject({
+        error: {
+          code: 'UNAUTHENTICATED',
+          message: expect.stringContaining('METRICS_TOKEN'),
+        },
+      });
+    }
 
     expect(text).toMatch(
       /chorus_http_requests_total\{method="GET",route="\/health",status="200"\} \d+/,

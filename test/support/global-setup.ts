@@ -52,6 +52,7 @@ export default async function setup(project: TestProject) {
       S3_SECRET_KEY: s3.secretKey,
       S3_BUCKET: 'chorus-e2e',
       CHORUS_ADMIN_KEY: adminKey,
+      METRICS_TOKEN: 'e2e-metrics-token-0123456789',
       CORS_ORIGINS: 'https://app.example.test',
       GRAPHQL_MAX_DEPTH: '4',
       GRAPHQL_MAX_COST: '400',

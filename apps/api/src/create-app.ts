@@ -48,7 +48,7 @@ export async function createApiApp(env: Env): Promise<NestFastifyApplication> {
     exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-Content-SHA256'],
     maxAge: 600,
   });
-  installMetrics(app.getHttpAdapter().getInstance());
+  installMetrics(app.getHttpAdapter().getInstance(), env.METRICS_TOKEN);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -66,6 +66,11 @@ export const envSchema = z.object({
       'must look like chorus_ followed by at least 32 letters, digits, _ or -',
     )
     .optional(),
+  /** Bearer token /metrics asks for; without one, /metrics refuses all. */
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional(),
   CORS_ORIGINS: z.string().default(''),
   GRAPHQL_INTROSPECTION: bool.optional(),
   GRAPHQL_MAX_DEPTH: positiveInt.default(12),

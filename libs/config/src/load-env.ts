@@ -21,7 +21,9 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
       result.error.issues.map((issue) => {
         const name = issue.path.join('.');
         const value = present[name];
-        const shown = /KEY|SECRET|URL/.test(name) ? '(hidden)' : `"${value}"`;
+        const shown = /KEY|SECRET|TOKEN|URL/.test(name)
+          ? '(hidden)'
+          : `"${value}"`;
 
         return `${name}=${value === undefined ? '(unset)' : shown}: ${issue.message}`;
       }),

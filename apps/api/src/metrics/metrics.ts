@@ -1,3 +1,5 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
 import type { FastifyInstance } from 'fastify';
 import {
   collectDefaultMetrics,
@@ -6,8 +8,19 @@ import {
   Registry,
 } from 'prom-client';
 
-/** Process and HTTP metrics in Prometheus' text format at /metrics. */
-export function installMetrics(app: FastifyInstance): Registry {
+/** The sha256 of a string, to compare secrets of any length in constant time. */
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Process and HTTP metrics in Prometheus' text format at /metrics, for a
+ * scraper that sends `Authorization: Bearer <token>`. Without a token
+ * configured the route refuses every request: route names and traffic are
+ * not for anyone who can reach the API.
+ */
+export function installMetrics(
+  app: FastifyInstance,
+  token: string | undefined,
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'chorus_' });
   const requests = new Counter({
@@ -35,7 +48,19 @@ export function installMetrics(app: FastifyInstance): Registry {
       reply.elapsedTime / 1000,
     );
   });
-  app.get('/metrics', async (_request, reply) => {
+  const expected = token === undefined ? undefined : digest(token);
+  app.get('/metrics', async (request, reply) => {
+    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
+    if (!expected || !given || !timingSafeEqual(digest(given[1]), expected)) {
+      return reply.code(401).send({
+        error: {
+          code: 'UNAUTHENTICATED',
+          message: expected
+            ? 'Send the metrics token as "Authorization: Bearer <METRICS_TOKEN>".'
+            : 'Metrics are off: set METRICS_TOKEN on the API and send it as a bearer token.',
+        },
+      });
+    }
     reply.header('Content-Type', registry.contentType);
 
     return registry.metrics();
