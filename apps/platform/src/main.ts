@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -71,7 +72,16 @@ async function main() {
     await applyMigrations(databaseUrl);
     log('Database migrations applied');
 
-    const childEnv = { ...process.env, ...s3Env, DATABASE_URL: databaseUrl };
+    // A metrics token for this run unless one is configured, so that the
+    // printed /metrics URL can be scraped.
+    const metricsToken =
+      env.METRICS_TOKEN ?? `metrics_${randomBytes(24).toString('base64url')}`;
+    const childEnv = {
+      ...process.env,
+      ...s3Env,
+      DATABASE_URL: databaseUrl,
+      METRICS_TOKEN: metricsToken,
+    };
     const dist = path.resolve(__dirname, '..', '..');
     children.push(
       new Child({
@@ -94,7 +104,7 @@ async function main() {
     GraphQL   ${base}/graphql
     REST docs ${base}/docs
     Health    ${base}/health/ready
-    Metrics   ${base}/metrics
+    Metrics   ${base}/metrics (Authorization: Bearer ${metricsToken})
   Press Ctrl-C to stop.`);
   } catch (error) {
     log(
