@@ -11,7 +11,7 @@ import {
   readRawTensors,
   storeWeights,
 } from '#libs/federation';
-import { ObjectStorage, streamUpload } from '#libs/storage';
+import { ObjectStorage } from '#libs/storage';
 import {
   artifactBackbone,
   bytesOfSpecs,
@@ -21,6 +21,7 @@ import {
   type ArtifactManifest,
   type BackboneOptions,
 } from '#libs/training';
+import { trackedUpload } from '#libs/uploads';
 
 import { Principal } from '../auth/principal';
 import { nameField, parseInput } from '../common/input';
@@ -80,7 +81,7 @@ export class ImportService {
     };
   }
 
-  /** Streams an uploaded file into storage, at most `limit` bytes. */
+  /** Streams an uploaded file into storage, at most IMPORT_MAX_BYTES. */
   async stage(
     staging: ImportStaging,
     field: 'artifact' | 'weights',
@@ -91,8 +92,12 @@ export class ImportService {
       field === 'artifact' ? 'zip' : 'upload',
     );
     staging.stored.push(key);
-    const result = await streamUpload({
+    // Tracked like a dataset upload: should this process die mid-way, the
+    // sweep aborts the multipart upload.
+    const result = await trackedUpload({
+      prisma: this.prisma,
       storage: this.storage,
+      projectId: staging.projectId,
       key,
       body,
       partBytes: this.env.UPLOAD_PART_BYTES,
