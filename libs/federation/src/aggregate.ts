@@ -6,7 +6,7 @@ import { badOption, UpdateRejectedError } from './errors';
 import {
   failBoth,
   openWeightsFile,
-  storeStream,
+  storeWriter,
   writeArtifact,
 } from './storage-io';
 import { headTask } from './tensors';
@@ -123,7 +123,7 @@ export async function aggregateRound(
       ? new WeightsFileWriter(stateSpecs)
       : undefined;
     const stateUpload = stateWriter
-      ? storeStream(storage, options.stateOutputKey!, stateWriter.stream)
+      ? storeWriter(storage, options.stateOutputKey!, stateWriter)
       : undefined;
     const squares = options.updates.map(() => 0);
     const random = new Random(options.seed ?? 1);

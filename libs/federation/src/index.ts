@@ -13,7 +13,7 @@ export * from './export';
 export * from './merge';
 export {
   openWeightsFile,
-  storeStream,
+  storeWriter,
   storeWeights,
   writeArtifact,
   type StoredObject,

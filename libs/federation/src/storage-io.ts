@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 
 import { ChorusError } from '#libs/errors';
-import { streamUpload, type ObjectStorage } from '#libs/storage';
+import type { ObjectStorage } from '#libs/storage';
 import { ARTIFACT_FILES, type ArtifactManifest } from '#libs/training';
 
 import type { ModelJson } from './artifact-reader';
@@ -23,9 +23,6 @@ import {
   writeWeightsStream,
 } from './weights-file';
 
-/** Multipart part size of the objects this library writes. */
-export const PART_BYTES = 8 * 1024 * 1024;
-
 /** Where an object was written: its sha256 and size. */
 export interface StoredObject {
   sha256: string;
@@ -43,25 +40,6 @@ export async function openWeightsFile(
   }
 
   return openWeightsStream(await storage.get(key), options);
-}
-
-/** Streams a body into storage as a multipart upload of unbounded size. */
-export async function storeStream(
-  storage: ObjectStorage,
-  key: string,
-  body: Readable,
-  contentType = WEIGHTS_CONTENT_TYPE,
-): Promise<StoredObject> {
-  const result = await streamUpload({
-    storage,
-    key,
-    body,
-    contentType,
-    partBytes: PART_BYTES,
-    maxBytes: Number.MAX_SAFE_INTEGER,
-  });
-
-  return { sha256: result.sha256, sizeBytes: result.bytes };
 }
 
 /**
@@ -86,6 +64,24 @@ export async function storeSized(
   await storage.putStream(key, body.pipe(hashed), sizeBytes, contentType);
 
   return { sha256: hash.digest('hex'), sizeBytes };
+}
+
+/**
+ * Stores what a weights-file writer writes, as one PUT of the size its specs
+ * give: all or nothing, with no multipart upload for a process that dies
+ * mid-way to leave behind, and refused when the writer stops short.
+ */
+export function storeWriter(
+  storage: ObjectStorage,
+  key: string,
+  writer: WeightsFileWriter,
+): Promise<StoredObject> {
+  return storeSized(
+    storage,
+    key,
+    writer.stream,
+    weightsFileBytes(writer.specs),
+  );
 }
 
 /**

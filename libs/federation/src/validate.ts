@@ -4,7 +4,7 @@ import type { ObjectStorage } from '#libs/storage';
 
 import { openArtifactWeights } from './artifact-reader';
 import { badOption, UpdateRejectedError } from './errors';
-import { failBoth, openWeightsFile, storeStream } from './storage-io';
+import { failBoth, openWeightsFile, storeWriter } from './storage-io';
 import type { NamedTensor, WeightSpec } from './tensors';
 import {
   openWeightsStream,
@@ -138,7 +138,7 @@ export async function storeUpdate(
 ): Promise<StoredUpdate> {
   const reference = await openArtifactWeights(storage, options.globalKey);
   const writer = new WeightsFileWriter(reference.specs);
-  const upload = storeStream(storage, options.key, writer.stream);
+  const upload = storeWriter(storage, options.key, writer);
   let validation: UpdateValidation;
   try {
     validation = await validateUpdate(options.body, {
@@ -173,7 +173,7 @@ async function rewriteScaled(
   // The upload completes only after the whole object was read back.
   const update = await openWeightsFile(storage, options.key);
   const writer = new WeightsFileWriter(reference.specs);
-  const upload = storeStream(storage, options.key, writer.stream);
+  const upload = storeWriter(storage, options.key, writer);
   try {
     for (let t = await update.read(); t; t = await update.read()) {
       const g = (await reference.read())!.values;
