@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ObjectStorage } from '#libs/storage';
@@ -63,5 +64,31 @@ describe('embedded S3 server', () => {
 
     expect(Buffer.concat(stored)).toEqual(Buffer.alloc(1002, 2));
     expect(await storage.stat('whole.bin')).toMatchObject({ size: 1002 });
+  });
+
+  it('deletes many objects of one folder in one request, at the first try', async () => {
+    const keys = Array.from(
+      { length: 24 },
+      (_, i) => `jobs/j/checkpoints/attempt-${i % 2}/epoch-${i}.ckpt`,
+    );
+    for (const key of keys) {
+      await storage.put(key, Buffer.from(key), key.length);
+    }
+    // Without the client's one silent retry, a 500 would surface.
+    const url = new URL(s3.endpoint);
+    const client = new Client({
+      endPoint: url.hostname,
+      port: Number(url.port),
+      useSSL: false,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      region: 'us-east-1',
+      pathStyle: true,
+      retryOptions: { disableRetry: true },
+    });
+
+    await client.removeObjects('embedded-spec', keys);
+
+    expect(await storage.list('jobs/')).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -38,7 +38,10 @@ interface KoaContext {
  * uploads can be swept exactly as on MinIO or AWS. Its PUT writes the
  * object's file in place, so a PUT cut off halfway left a visible, short
  * object; here the body goes to a file of its own that is renamed into
- * place once complete, as an S3 PUT is all or nothing.
+ * place once complete, as an S3 PUT is all or nothing. Its delete prunes
+ * emptied folders and failed (500) when a multi-object delete removed two
+ * objects of one folder at once, the second finding the folder gone; here
+ * a folder another request emptied or filled meanwhile ends the pruning.
  */
 export async function startEmbeddedS3(
   options: EmbeddedS3Options,
@@ -87,6 +90,22 @@ export async function startEmbeddedS3(
 
     return { size, md5: digest };
   };
+  store.deleteObject = async (bucket, key) => {
+    const files = ['object', 'object.md5', 'metadata.json'].map((kind) =>
+      store.getResourcePath(bucket, key, kind),
+    );
+    await Promise.all(files.map((file) => unlink(file).catch(ignoreMissing)));
+    const bucketPath = store.getBucketPath(bucket);
+    const folders = key.split('/').slice(0, -1);
+    for (let n = folders.length; n > 0; n--) {
+      try {
+        // Removes the folder only when it is empty.
+        await rmdir(path.join(bucketPath, ...folders.slice(0, n)));
+      } catch {
+        return;
+      }
+    }
+  };
   const uploadsDir = (bucket: string) =>
     server.store.getResourcePath(bucket, undefined, 'uploads') as string;
   server.middleware.unshift(
@@ -120,3 +139,9 @@ export async function startEmbeddedS3(
     stop: () => server.close(),
   };
 }
+
+const ignoreMissing = (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'ENOENT') {
+    throw error;
+  }
+};

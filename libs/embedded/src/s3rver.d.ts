@@ -32,6 +32,8 @@ declare module 's3rver' {
         metadata: Record<string, string>,
         md5: string,
       ): Promise<void>;
+      getBucketPath(bucket: string): string;
+      deleteObject(bucket: string, key: string): Promise<void>;
     };
     run(): Promise<import('node:net').AddressInfo>;
     close(): Promise<void>;
