@@ -21,6 +21,7 @@ import { MergeHandler } from './handlers/merge.handler';
 import { SweepUploadsHandler } from './handlers/sweep-uploads.handler';
 import { TrainHandler } from './handlers/train.handler';
 import { JobRunner } from './job-runner';
+import { sweepFailedCheckpoints } from './maintenance/failed-checkpoints';
 
 export const ENV = Symbol('ENV');
 export const PRISMA = Symbol('PRISMA');
@@ -70,8 +71,34 @@ export class WorkerService
     await this.prisma.$disconnect();
   }
 
-  /** Aborts uploads of any project whose writer stopped heartbeating. */
+  /**
+   * Aborts uploads of any project whose writer stopped heartbeating, and
+   * removes the checkpoints of jobs that failed for good past their
+   * retention.
+   */
   private async sweep() {
+    await this.sweepUploads();
+    try {
+      const swept = await sweepFailedCheckpoints({
+        prisma: this.prisma,
+        storage: this.storage,
+        retentionSeconds: this.env.FAILED_CHECKPOINT_RETENTION_SECONDS,
+      });
+      if (swept.length > 0) {
+        this.logger.info(
+          { jobs: swept },
+          'Removed checkpoints of jobs that failed for good',
+        );
+      }
+    } catch (error) {
+      this.logger.warn(
+        { error: (error as Error).message },
+        'Checkpoint retention sweep failed; the next sweep retries',
+      );
+    }
+  }
+
+  private async sweepUploads() {
     try {
       const result = await sweepStaleUploads({
         prisma: this.prisma,

@@ -84,6 +84,8 @@ export const envSchema = z.object({
     .min(5 * 1024 ** 2, 'must be at least 5242880 (S3 minimum part size)')
     .default(16 * 1024 ** 2),
   UPLOAD_STALE_SECONDS: positiveInt.default(300),
+  /** How long a job that failed for good keeps its checkpoints for a retry. */
+  FAILED_CHECKPOINT_RETENTION_SECONDS: positiveInt.default(7 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: positiveInt.default(60),
   PRESIGN_MAX_SECONDS: positiveInt
     .max(604800, 'must be at most 604800 (7 days)')

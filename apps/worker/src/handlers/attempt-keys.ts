@@ -12,7 +12,7 @@ export function attemptKeys(
   attempt: number,
   modelId: string,
 ) {
-  const checkpoints = `projects/${job.projectId}/jobs/${job.id}/checkpoints/`;
+  const checkpoints = checkpointsOf(job);
   const artifact = `${artifactsOfJob(job, modelId)}${attempt}.zip`;
 
   return {
@@ -22,6 +22,11 @@ export function attemptKeys(
     artifact,
     taskArtifacts: taskArtifactsOf(artifact),
   };
+}
+
+/** The prefix of every checkpoint of every attempt of a job. */
+export function checkpointsOf(job: { projectId: string; id: string }) {
+  return `projects/${job.projectId}/jobs/${job.id}/checkpoints/`;
 }
 
 /** The prefix of the per-task artifacts stored next to an artifact. */
