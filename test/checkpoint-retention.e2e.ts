@@ -66,21 +66,24 @@ describe('checkpoint retention', () => {
         },
       });
 
-      const swept = await sweepFailedCheckpoints({
-        prisma,
-        storage,
-        retentionSeconds: 600,
-      });
-      const again = await sweepFailedCheckpoints({
-        prisma,
-        storage,
-        retentionSeconds: 600,
-      });
+      // Sweeps until one finds nothing: a database shared with earlier runs
+      // may hold more old failures than one sweep takes.
+      const swept: string[] = [];
+      for (let sweeps = 0; sweeps < 100; sweeps++) {
+        const batch = await sweepFailedCheckpoints({
+          prisma,
+          storage,
+          retentionSeconds: 600,
+        });
+        swept.push(...batch);
+        if (batch.length === 0) {
+          break;
+        }
+      }
 
       expect(swept.filter((id) => Object.values(ids).includes(id))).toEqual([
         ids.oldFailure,
       ]);
-      expect(again).not.toContain(ids.oldFailure);
       expect(await listing(ids.oldFailure)).toEqual([]);
       for (const kept of ['newFailure', 'succeeded', 'swept']) {
         expect(await listing(ids[kept]), kept).toHaveLength(2);
