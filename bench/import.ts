@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { freePort, PlatformProcess, waitForReady } from '#libs/embedded';
 
+import { layersModelFiles } from '../libs/training/src/testing/layers-files';
 import { startBenchServices } from './services';
 
 const WIDTH = Number(process.env.WIDTH ?? 2048);
@@ -38,31 +39,10 @@ async function layersModel() {
     );
   }
   model.add(tf.layers.dense({ units: 1 }));
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-
-      return {
-        modelArtifactsInfo: {
-          dateSaved: new Date(),
-          modelTopologyType: 'JSON',
-        },
-      };
-    }),
-  );
+  const files = await layersModelFiles(model);
   model.dispose();
 
-  return {
-    modelJson: JSON.stringify({
-      format: 'layers-model',
-      modelTopology: saved!.modelTopology,
-      weightsManifest: [
-        { paths: ['weights.bin'], weights: saved!.weightSpecs },
-      ],
-    }),
-    weights: Buffer.from(saved!.weightData as ArrayBuffer),
-  };
+  return files;
 }
 
 /** Runs `request` against an API process of its own; its peak RSS growth. */

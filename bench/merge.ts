@@ -41,7 +41,7 @@ import {
   writeArtifact,
   type MergeStrategy,
 } from '#libs/federation';
-import { ObjectStorage } from '#libs/storage';
+import type { ObjectStorage } from '#libs/storage';
 import {
   exportArtifact,
   selectBackend,
@@ -50,6 +50,7 @@ import {
 } from '#libs/training';
 
 import { tabularDataset } from '../libs/training/src/testing/synthetic';
+import { benchStorage } from './services';
 
 const MIB = 1024 * 1024;
 const VERSIONS = 8;
@@ -90,23 +91,10 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function storageFor(config: string): ObjectStorage {
-  return new ObjectStorage({
-    ...(JSON.parse(config) as {
-      endpoint: string;
-      accessKey: string;
-      secretKey: string;
-    }),
-    region: 'us-east-1',
-    bucket: 'bench',
-    presignMaxSeconds: 600,
-  });
-}
-
 const keyOf = (k: number) => `versions/v${k}.zip`;
 
 async function child(mode: string, config: string): Promise<void> {
-  const storage = storageFor(config);
+  const storage = benchStorage(config);
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
   const sampler = setInterval(() => {
@@ -293,7 +281,7 @@ async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-merge-'));
   const s3 = await forkS3(dir);
   const { config } = s3;
-  const storage = storageFor(config);
+  const storage = benchStorage(config);
   await storage.ensureBucket();
   const parameters = await storeVersions(storage);
   const spawn = (childMode: string): Promise<ChildResult> =>

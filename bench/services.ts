@@ -16,6 +16,7 @@ import {
   startEmbeddedS3,
   type EmbeddedS3Handle,
 } from '#libs/embedded';
+import { ObjectStorage } from '#libs/storage';
 
 export interface BenchServices {
   databaseUrl: string;
@@ -71,4 +72,21 @@ export async function startBenchServices(
     },
     stop,
   };
+}
+
+/**
+ * The storage of bench processes that pass an S3 server's endpoint and keys
+ * to each other as JSON (`config`); objects go to the bucket `bench`.
+ */
+export function benchStorage(config: string): ObjectStorage {
+  return new ObjectStorage({
+    ...(JSON.parse(config) as {
+      endpoint: string;
+      accessKey: string;
+      secretKey: string;
+    }),
+    region: 'us-east-1',
+    bucket: 'bench',
+    presignMaxSeconds: 600,
+  });
 }

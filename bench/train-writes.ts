@@ -23,7 +23,7 @@ import path from 'node:path';
 
 import { startEmbeddedS3 } from '#libs/embedded';
 import { writeArtifact } from '#libs/federation';
-import { ObjectStorage } from '#libs/storage';
+import type { ObjectStorage } from '#libs/storage';
 import {
   artifactLayout,
   exportArtifact,
@@ -36,6 +36,7 @@ import {
   type TrainedModel,
 } from '#libs/training';
 
+import { benchStorage } from './services';
 import { CUSTOMER_FEATURES, customerTable } from './training-data';
 
 const WIDTH = Number(process.env.WIDTH ?? 2048);
@@ -64,18 +65,6 @@ interface ChildResult {
 const peakMiB = () =>
   Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) /
   1024;
-
-const storageFor = (config: string) =>
-  new ObjectStorage({
-    ...(JSON.parse(config) as {
-      endpoint: string;
-      accessKey: string;
-      secretKey: string;
-    }),
-    region: 'us-east-1',
-    bucket: 'bench',
-    presignMaxSeconds: 600,
-  });
 
 /** The whole artifact and one per task, each as one object. */
 async function writeAll(
@@ -138,7 +127,7 @@ async function storeCheckpoint(
 
 async function child(mode: string, config: string): Promise<void> {
   await selectBackend({ prefer: ['wasm'] });
-  const storage = storageFor(config);
+  const storage = benchStorage(config);
   const data = customerTable(512, 1);
   const checkpoints = mode === 'concat' || mode === 'parts';
   let bytes = 0;
@@ -208,7 +197,7 @@ async function main() {
       accessKey: s3.accessKey,
       secretKey: s3.secretKey,
     });
-    await storageFor(storageConfig).ensureBucket();
+    await benchStorage(storageConfig).ensureBucket();
     const results: Record<string, ChildResult[]> = Object.fromEntries(
       MODES.map((mode) => [mode, []]),
     );

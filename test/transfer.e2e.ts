@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, inject, it } from 'vitest';
 
+import { layersModelFiles } from '../libs/training/src/testing/layers-files';
+
 import { apiUrl, codeOf, gql, newProject } from './support/client';
 import {
   createModel,
@@ -331,30 +333,10 @@ async function tfjsMlp(options: { conv?: boolean } = {}) {
   }
   model.add(tf.layers.dense({ units: 4, activation: 'relu' }));
   model.add(tf.layers.dense({ units: 1 }));
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-
-      return {
-        modelArtifactsInfo: {
-          dateSaved: new Date(),
-          modelTopologyType: 'JSON',
-        },
-      };
-    }),
-  );
+  const files = await layersModelFiles(model);
   model.dispose();
-  const modelJson = JSON.stringify({
-    format: 'layers-model',
-    modelTopology: saved!.modelTopology,
-    weightsManifest: [{ paths: ['weights.bin'], weights: saved!.weightSpecs }],
-  });
 
-  return {
-    modelJson,
-    weights: Buffer.from(saved!.weightData as ArrayBuffer),
-  };
+  return files;
 }
 
 async function importModel(

@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { artifactLayout, exportArtifact } from './artifact';
 import { selectBackend } from './backend';
 import { Predictor } from './predictor';
+import { savedArtifacts } from './testing/layers-files';
 import { datasetFrom, tabularDataset } from './testing/synthetic';
 import { train, type TrainedModel } from './train';
 
@@ -118,19 +118,7 @@ describe('artifact', () => {
   });
 
   it('lays out the weights as model.save writes them, a tensor at a time', async () => {
-    let saved: tf.io.ModelArtifacts | undefined;
-    await trained.inference.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        saved = artifacts;
-
-        return {
-          modelArtifactsInfo: {
-            dateSaved: new Date(),
-            modelTopologyType: 'JSON',
-          },
-        };
-      }),
-    );
+    const saved = await savedArtifacts(trained.inference);
     const layout = artifactLayout(trained);
     const pieces: Float32Array[] = [];
     for await (const values of layout.values()) {
@@ -140,10 +128,10 @@ describe('artifact', () => {
       pieces.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)),
     );
 
-    expect(layout.specs).toEqual(saved!.weightSpecs);
-    expect(layout.modelJson.modelTopology).toEqual(saved!.modelTopology);
+    expect(layout.specs).toEqual(saved.weightSpecs);
+    expect(layout.modelJson.modelTopology).toEqual(saved.modelTopology);
     expect(pieces).toHaveLength(layout.specs.length);
-    expect(streamed.equals(Buffer.from(saved!.weightData as ArrayBuffer))).toBe(
+    expect(streamed.equals(Buffer.from(saved.weightData as ArrayBuffer))).toBe(
       true,
     );
     // Reading the values leaves the model's variables alive.

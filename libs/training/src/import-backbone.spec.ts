@@ -12,36 +12,8 @@ import {
 import { decodeWeights, namedWeightsOf } from './named-weights';
 import { Random } from './random';
 import { datasetFrom, tabularDataset } from './testing/synthetic';
+import { layersModelFiles } from './testing/layers-files';
 import { train } from './train';
-
-/** model.json text and weight bytes of a tfjs layers model. */
-async function saved(model: tf.LayersModel) {
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-
-      return {
-        modelArtifactsInfo: {
-          dateSaved: new Date(),
-          modelTopologyType: 'JSON',
-        },
-      };
-    }),
-  );
-  const weightData = artifacts!.weightData as ArrayBuffer;
-
-  return {
-    modelJson: JSON.stringify({
-      format: 'layers-model',
-      modelTopology: artifacts!.modelTopology,
-      weightsManifest: [
-        { paths: ['weights.bin'], weights: artifacts!.weightSpecs },
-      ],
-    }),
-    weights: new Uint8Array(weightData.slice(0)),
-  };
-}
 
 /** 12 inputs, dense 16 + BN + relu + dropout, dense 8 + BN + relu, 3 outputs. */
 function mlp(): tf.Sequential {
@@ -89,7 +61,7 @@ describe('importBackbone', () => {
         ),
       ),
     );
-    file = await saved(model);
+    file = await layersModelFiles(model);
   });
 
   it('makes the same weights from tensors streamed in any order, each as soon as its tensors came', async () => {
@@ -222,7 +194,7 @@ describe('importBackbone', () => {
         tf.layers.dense({ units: 4, inputShape: [3], activation: 'tanh' }),
       ],
     });
-    const { modelJson, weights } = await saved(single);
+    const { modelJson, weights } = await layersModelFiles(single);
     single.dispose();
 
     expect(importBackbone(modelJson, weights).backbone).toEqual({
@@ -263,7 +235,7 @@ describe('importBackbone', () => {
         tf.layers.conv2d({ filters: 2, kernelSize: 1, name: 'conv2d_1' }),
       ],
     });
-    const { modelJson, weights } = await saved(cnn);
+    const { modelJson, weights } = await layersModelFiles(cnn);
     cnn.dispose();
 
     expect(() => importBackbone(modelJson, weights)).toThrow(
@@ -286,7 +258,7 @@ describe('importBackbone', () => {
         tf.layers.add().apply([a, b] as tf.SymbolicTensor[]),
       ) as tf.SymbolicTensor;
     const branching = tf.model({ inputs: input, outputs: sum });
-    const { modelJson, weights } = await saved(branching);
+    const { modelJson, weights } = await layersModelFiles(branching);
     branching.dispose();
 
     expect(() => importBackbone(modelJson, weights)).toThrow(
