@@ -11,6 +11,10 @@
  *   2: `concat` (one buffer of header, JSON and data, put, as the child did)
  *   against `parts` (the pieces streamed in one PUT, as it does now); growth
  *   is VmHWM after training over VmHWM before it, checkpoints included.
+ * - resuming (the `parts` run's last checkpoint, read back in a process that
+ *   trained nothing): `joined` (read whole, then copied, as the child did)
+ *   against `streamed` (into one buffer as it arrives, as it does now);
+ *   growth is over VmHWM before reading; needs `parts` in the same run.
  * Prints each run's growth and seconds, and the ratios of each pair.
  * Usage: npm run build && node dist/bench/train-writes.js
  * (WIDTH, ROUNDS; MODES to pick some of memory,stream,concat,parts).
@@ -27,6 +31,7 @@ import type { ObjectStorage } from '#libs/storage';
 import {
   artifactLayout,
   exportArtifact,
+  readCheckpointTensors,
   selectBackend,
   train,
   zipArtifact,
@@ -36,15 +41,19 @@ import {
   type TrainedModel,
 } from '#libs/training';
 
+import { readCheckpoint } from '../apps/worker/src/training/checkpoint-codec';
 import { benchStorage } from './services';
 import { CUSTOMER_FEATURES, customerTable } from './training-data';
 
 const WIDTH = Number(process.env.WIDTH ?? 2048);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
-const MODES = (process.env.MODES ?? 'memory,stream,concat,parts').split(',');
+const MODES = (
+  process.env.MODES ?? 'memory,stream,concat,parts,joined,streamed'
+).split(',');
 const PAIRS = [
   ['memory', 'stream'],
   ['concat', 'parts'],
+  ['joined', 'streamed'],
 ] as const;
 const MiB = 1024 * 1024;
 const TASKS: TaskOptions[] = [
@@ -125,9 +134,47 @@ async function storeCheckpoint(
   return size;
 }
 
+/**
+ * Reads back the last checkpoint a `parts` run stored, in a process that
+ * trained nothing: whole and then copied (`joined`, as the child did) or
+ * streamed into one buffer (`streamed`, as it does now), then as tensors.
+ */
+async function resume(mode: string, storage: ObjectStorage): Promise<void> {
+  const key = (await storage.list('parts/')).at(-1)!;
+  const before = peakMiB();
+  const started = process.hrtime.bigint();
+  let checkpoint: Checkpoint;
+  if (mode === 'joined') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.get(key)) {
+      chunks.push(chunk as Buffer);
+    }
+    const bytes = Buffer.concat(chunks);
+    const length = bytes.readUInt32LE(0);
+    checkpoint = {
+      manifest: JSON.parse(bytes.toString('utf8', 4, 4 + length)),
+      data: new Uint8Array(bytes.subarray(4 + length)),
+    };
+  } else {
+    checkpoint = await readCheckpoint(await storage.get(key));
+  }
+  // As a resume uses it: a view (or copy) of every tensor.
+  readCheckpointTensors(checkpoint);
+  const out: ChildResult = {
+    parameters: 0,
+    growthMiB: peakMiB() - before,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    bytes: checkpoint.data.byteLength,
+  };
+  process.stdout.write(JSON.stringify(out));
+}
+
 async function child(mode: string, config: string): Promise<void> {
-  await selectBackend({ prefer: ['wasm'] });
   const storage = benchStorage(config);
+  if (mode === 'joined' || mode === 'streamed') {
+    return resume(mode, storage);
+  }
+  await selectBackend({ prefer: ['wasm'] });
   const data = customerTable(512, 1);
   const checkpoints = mode === 'concat' || mode === 'parts';
   let bytes = 0;
@@ -212,9 +259,9 @@ async function main() {
     );
     for (const [mode, runs] of Object.entries(results)) {
       console.log(
-        `${mode.padEnd(7)} ${(runs[0].bytes / MiB).toFixed(0)} MiB written; ` +
+        `${mode.padEnd(7)} ${(runs[0].bytes / MiB).toFixed(0)} MiB; ` +
           `peak RSS growth ${runs.map((r) => r.growthMiB.toFixed(0)).join(', ')} MiB; ` +
-          `${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s writing`,
+          `${runs.map((r) => r.seconds.toFixed(2)).join(', ')} s`,
       );
     }
     const mean = (runs: ChildResult[], f: (r: ChildResult) => number) =>

@@ -99,9 +99,11 @@ export function readCheckpointTensors(
       'this is not a Chorus checkpoint of format version 1.',
     );
   }
-  const aligned = new Uint8Array(data.byteLength);
-  aligned.set(data);
-  const floats = new Float32Array(aligned.buffer);
+  // A float view needs 4-byte alignment; copy only when it is not there.
+  const floats =
+    data.byteOffset % 4 === 0
+      ? new Float32Array(data.buffer, data.byteOffset, data.byteLength >> 2)
+      : new Float32Array(Uint8Array.from(data).buffer);
   const tensors = new Map<string, { values: Float32Array; shape: number[] }>();
   for (const entry of manifest.tensors) {
     const size = entry.shape.reduce((a, b) => a * b, 1);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readCheckpointTensors, writeCheckpoint } from '#libs/training';
 
-import { checkpointParts, decodeCheckpoint } from './checkpoint-codec';
+import { checkpointParts, readCheckpoint } from './checkpoint-codec';
 
 const state = {
   spec: '{}',
@@ -17,7 +17,7 @@ const state = {
 } as unknown as Parameters<typeof writeCheckpoint>[0];
 
 describe('checkpoint codec', () => {
-  it('reads each tensor when its turn comes and stores the pieces as one object', () => {
+  it('reads each tensor when its turn comes, and reads the stored pieces back in chunks of any size', async () => {
     const read: string[] = [];
     const lazy = (name: string, values: number[]) => () => {
       read.push(name);
@@ -32,14 +32,31 @@ describe('checkpoint codec', () => {
 
     const { parts, size } = checkpointParts(checkpoint);
     const bytes = Buffer.concat(parts);
-    const tensors = readCheckpointTensors(decodeCheckpoint(bytes));
+    const inChunks = (n: number) =>
+      (async function* () {
+        for (let i = 0; i < bytes.length; i += n) {
+          yield bytes.subarray(i, i + n);
+        }
+      })();
 
     expect(read).toEqual(['a', 's']);
     expect(bytes.length).toBe(size);
-    expect(
-      Object.fromEntries([...tensors].map(([n, t]) => [n, [...t.values]])),
-    ).toEqual({ 'weight/a': [1, 2], 'slot/0': [3, 4, 5], 'best/a': [6, 7] });
-    expect(decodeCheckpoint(bytes).manifest.epoch).toBe(2);
+    for (const chunk of [1, 3, 7, bytes.length]) {
+      const back = await readCheckpoint(inChunks(chunk));
+      const tensors = readCheckpointTensors(back);
+      expect(back.manifest.epoch, `chunks of ${chunk}`).toBe(2);
+      expect(
+        Object.fromEntries([...tensors].map(([n, t]) => [n, [...t.values]])),
+      ).toEqual({ 'weight/a': [1, 2], 'slot/0': [3, 4, 5], 'best/a': [6, 7] });
+    }
+    const short = (async function* () {
+      yield bytes.subarray(0, bytes.length - 1);
+    })();
+    const long = (async function* () {
+      yield Buffer.concat([bytes, Buffer.alloc(4)]);
+    })();
+    await expect(readCheckpoint(short)).rejects.toThrow(/cut short/);
+    await expect(readCheckpoint(long)).rejects.toThrow(/more bytes/);
   });
 
   it('refuses a tensor whose values do not fill its shape', () => {

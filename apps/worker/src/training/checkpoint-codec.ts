@@ -1,4 +1,4 @@
-import type { Checkpoint } from '#libs/training';
+import type { Checkpoint, CheckpointManifest } from '#libs/training';
 
 /**
  * A checkpoint as one object, so it is written atomically: the manifest's
@@ -22,11 +22,55 @@ export function checkpointParts(checkpoint: Checkpoint): {
   return { parts, size: head.length + json.length + data.byteLength };
 }
 
-export function decodeCheckpoint(bytes: Buffer): Checkpoint {
-  const length = bytes.readUInt32LE(0);
-  const manifest = JSON.parse(bytes.toString('utf8', 4, 4 + length));
-  // Copy, so the float view is aligned whatever the buffer pool did.
-  const data = new Uint8Array(bytes.subarray(4 + length));
+/**
+ * Reads a checkpoint object as it streams in: the manifest from its first
+ * bytes, then the tensor bytes straight into one buffer of the size the
+ * manifest gives (so it is held once, not as chunks, a joined copy and an
+ * aligned one).
+ */
+export async function readCheckpoint(
+  body: AsyncIterable<Buffer>,
+): Promise<Checkpoint> {
+  let head = Buffer.alloc(0);
+  let manifest: CheckpointManifest | undefined;
+  let data: Uint8Array | undefined;
+  let filled = 0;
+  for await (const chunk of body) {
+    let rest = chunk;
+    if (!manifest) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 4 || head.length < 4 + head.readUInt32LE(0)) {
+        continue;
+      }
+      const length = head.readUInt32LE(0);
+      manifest = JSON.parse(
+        head.toString('utf8', 4, 4 + length),
+      ) as CheckpointManifest;
+      data = new Uint8Array(4 * floatsOf(manifest));
+      rest = head.subarray(4 + length);
+      head = Buffer.alloc(0);
+    }
+    if (filled + rest.length > data!.length) {
+      throw new Error(
+        'The checkpoint holds more bytes than its manifest lists.',
+      );
+    }
+    data!.set(rest, filled);
+    filled += rest.length;
+  }
+  if (!manifest || filled !== data!.length) {
+    throw new Error('The checkpoint is cut short.');
+  }
 
-  return { manifest, data };
+  return { manifest, data: data! };
+}
+
+/** Floats of every tensor a checkpoint manifest lists, back to back. */
+function floatsOf(manifest: CheckpointManifest): number {
+  return Math.max(
+    0,
+    ...(manifest.tensors ?? []).map(
+      (t) => t.offset + t.shape.reduce((a, b) => a * b, 1),
+    ),
+  );
 }

@@ -23,7 +23,7 @@ import {
 } from '#libs/training';
 
 import { taskArtifactsOf } from '../handlers/attempt-keys';
-import { checkpointParts, decodeCheckpoint } from './checkpoint-codec';
+import { checkpointParts, readCheckpoint } from './checkpoint-codec';
 import type { ChildMessage, ParentMessage, TrainChildInput } from './messages';
 import { readJson, remapCategories, shardBatches } from './shard-source';
 import { keepsStep, type StepWeights } from './step-weights';
@@ -117,7 +117,7 @@ async function run(input: TrainChildInput) {
     init.abort();
   }
   const resumeFrom = input.resumeFrom
-    ? decodeCheckpoint(await readBytes(storage, input.resumeFrom))
+    ? await readCheckpoint(await storage.get(input.resumeFrom))
     : undefined;
 
   const segmentStart = Date.now();
@@ -355,13 +355,4 @@ function failure(error: unknown): ChildMessage {
     code: 'ERROR',
     message: (error as Error)?.stack ?? String(error),
   };
-}
-
-async function readBytes(storage: ObjectStorage, key: string) {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await storage.get(key)) {
-    chunks.push(chunk as Buffer);
-  }
-
-  return Buffer.concat(chunks);
 }
