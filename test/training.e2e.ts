@@ -101,6 +101,14 @@ describe('training service', () => {
     const job = await waitForJob(project.key, jobId, (j) =>
       ['SUCCEEDED', 'FAILED'].includes(j.status),
     );
+    // The final event travels apart from the row the poll read.
+    const deadline = Date.now() + 10_000;
+    while (
+      !events.some((e) => e.jobId === jobId && e.status === job.status) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await client.dispose();
 
     expect(job.error).toBeNull();
