@@ -114,11 +114,32 @@ export class TrainHandler implements JobHandler {
         })),
       options: run.options,
     };
-    const outcome = await superviseChild(context, input, (message) =>
-      this.record(context, message),
-    );
     const removeCheckpoints = () =>
       storage.removePrefix(keys.checkpoints).catch(() => 0);
+    const cancelled = async () => {
+      await removeCheckpoints();
+      await removeUnregisteredArtifacts(this.deps, job, model.id);
+
+      return { result: { cancelled: true } };
+    };
+    let outcome: Awaited<ReturnType<typeof superviseChild>>;
+    try {
+      outcome = await superviseChild(context, input, (message) =>
+        this.record(context, message),
+      );
+    } catch (error) {
+      // Cancelled while an epoch was being recorded: the fenced write is
+      // refused, the child is stopped, and the job is as cancelled as if
+      // the child had reported it, so its checkpoints go all the same.
+      const row = await this.deps.prisma.job.findUnique({
+        where: { id: job.id },
+        select: { status: true },
+      });
+      if (row?.status === 'CANCELLED') {
+        return cancelled();
+      }
+      throw error;
+    }
     if (outcome.type === 'failed') {
       if (outcome.code === 'ERROR') {
         // Possibly transient (storage unavailable, say): the retry resumes
@@ -152,10 +173,8 @@ export class TrainHandler implements JobHandler {
             `it resumes from its last checkpoint.`,
         );
       }
-      await removeCheckpoints();
-      await removeUnregisteredArtifacts(this.deps, job, model.id);
 
-      return { result: { cancelled: true } };
+      return cancelled();
     }
     const version = await context.commit((tx) =>
       registerVersion(tx, {
