@@ -11,7 +11,7 @@ import { sweepFailedCheckpoints } from '../apps/worker/src/maintenance/failed-ch
 import { newProject } from './support/client';
 
 describe('checkpoint retention', () => {
-  it('removes the checkpoints of jobs that failed for good past the retention, and only theirs', async () => {
+  it('removes only the checkpoints of jobs that failed past the retention', async () => {
     const env = loadEnv(JSON.parse(inject('platformEnv')) as NodeJS.ProcessEnv);
     const prisma = createPrismaClient({ databaseUrl: env.DATABASE_URL! });
     const storage = storageFromEnv(env);

@@ -51,7 +51,8 @@ const importFormHead =
   `--${BOUNDARY}\r\nContent-Disposition: form-data; name="name"\r\n\r\ncrash\r\n` +
   `--${BOUNDARY}\r\nContent-Disposition: form-data; name="model"; filename="model.json"\r\n` +
   'Content-Type: application/json\r\n\r\n{}\r\n' +
-  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="weights"; filename="weights.bin"\r\n` +
+  `--${BOUNDARY}\r\nContent-Disposition: form-data; name="weights"; ` +
+  'filename="weights.bin"\r\n' +
   'Content-Type: application/octet-stream\r\n\r\n';
 
 const routes = [

@@ -285,7 +285,7 @@ describe('training service', () => {
     });
   });
 
-  it('trains a model of 5.8M parameters, whose checkpoint is over 64 MiB, and serves its streamed artifacts', async () => {
+  it('trains 5.8M parameters (a checkpoint over 64 MiB) and serves the artifacts', async () => {
     const project = await newProject();
     const dataset = await readyDataset(
       project.key,

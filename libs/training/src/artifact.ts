@@ -141,7 +141,8 @@ export function artifactLayout(
   for (const weight of weights) {
     if (weight.dtype !== 'float32') {
       throw new Error(
-        `weight ${weight.originalName} is ${weight.dtype}; artifacts hold float32 weights only.`,
+        `weight ${weight.originalName} is ${weight.dtype}; artifacts ` +
+          'hold float32 weights only.',
       );
     }
   }

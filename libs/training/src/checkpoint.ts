@@ -69,7 +69,8 @@ export function writeCheckpoint(
       typeof tensor.values === 'function' ? tensor.values() : tensor.values;
     if (values.length !== sizes[i]) {
       throw new Error(
-        `checkpoint tensor ${tensor.name} has ${values.length} values; its shape [${tensor.shape.join(',')}] holds ${sizes[i]}.`,
+        `checkpoint tensor ${tensor.name} has ${values.length} values; ` +
+          `its shape [${tensor.shape.join(',')}] holds ${sizes[i]}.`,
       );
     }
     floats.set(values, offset);

@@ -64,7 +64,7 @@ describe('importBackbone', () => {
     file = await layersModelFiles(model);
   });
 
-  it('makes the same weights from tensors streamed in any order, each as soon as its tensors came', async () => {
+  it('makes the same weights from tensors streamed in any order, each when ready', async () => {
     const plan = planBackboneImport(file.modelJson);
     const uploaded = decodeWeights(plan.specs, file.weights, {
       modelJson: 'modelJson',

@@ -354,17 +354,12 @@ export function artifactBackbone(
 
 /** The backbone of a Chorus artifact made elsewhere, held in memory. */
 export function importArtifactBackbone(artifact: Artifact): ImportedBackbone {
-  const backbone = artifactBackbone(artifact?.manifest, []);
   const all = weightsFromArtifact(artifact);
+  const specs = [...all].map(([name, w]) => ({ name, shape: w.shape }));
 
   return {
-    ...backbone,
+    ...artifactBackbone(artifact.manifest, specs),
     weights: new Map([...all].filter(([name]) => name.startsWith('backbone/'))),
-    inputWidth:
-      backbone.manifest.backbone.kind === 'mlp' &&
-      all.get('backbone/dense_0/kernel')
-        ? all.get('backbone/dense_0/kernel')!.shape[0]
-        : backbone.inputWidth,
   };
 }
 

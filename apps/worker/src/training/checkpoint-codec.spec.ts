@@ -17,7 +17,7 @@ const state = {
 } as unknown as Parameters<typeof writeCheckpoint>[0];
 
 describe('checkpoint codec', () => {
-  it('reads each tensor when its turn comes, and reads the stored pieces back in chunks of any size', async () => {
+  it('reads tensors when their turn comes and reads the pieces back in any chunks', async () => {
     const read: string[] = [];
     const lazy = (name: string, values: number[]) => () => {
       read.push(name);
